@@ -1,0 +1,223 @@
+//go:build duckdb_arrow
+
+// Package engine runs plans on DuckDB: it owns the DuckDB instance and its
+// settings, resolves a plan's time window to the explicit list of Parquet
+// files the manifest names, streams results as Arrow record batches, and
+// writes result files through DuckDB COPY. It knows nothing of HTTP.
+//
+// Build with -tags duckdb_arrow (the Makefile does).
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/duckdb/duckdb-go/v2"
+
+	"github.com/quarry/quarry/datasets"
+	"github.com/quarry/quarry/planner"
+)
+
+// Config holds the engine's settings.
+type Config struct {
+	DataDir string
+	// MemoryLimit is DuckDB's memory_limit, e.g. "8GB"; "" keeps DuckDB's
+	// default (80% of RAM).
+	MemoryLimit string
+	// Threads is DuckDB's thread count; 0 keeps DuckDB's default (all cores).
+	Threads int
+	// QueryTimeout bounds every Run and Export; 0 means DefaultQueryTimeout.
+	QueryTimeout time.Duration
+	// Clock gives "now" for relative time ranges; nil means time.Now.
+	Clock func() time.Time
+}
+
+// DefaultQueryTimeout bounds a query when Config.QueryTimeout is 0.
+const DefaultQueryTimeout = 10 * time.Minute
+
+// ErrTimeout is returned (wrapped) when a query runs past its time limit.
+var ErrTimeout = errors.New("query ran past its time limit")
+
+// Engine executes plans.
+type Engine struct {
+	cfg   Config
+	cat   *datasets.Catalog
+	store *datasets.Store
+	db    *sql.DB
+}
+
+// Open starts a DuckDB instance for the data directory.
+func Open(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	cat, err := datasets.Load(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	settings := []string{
+		"SET parquet_metadata_cache = true",
+		"SET TimeZone = 'UTC'",
+	}
+	if cfg.MemoryLimit != "" {
+		settings = append(settings, "SET memory_limit = "+quoteString(cfg.MemoryLimit))
+	}
+	if cfg.Threads > 0 {
+		settings = append(settings, fmt.Sprintf("SET threads = %d", cfg.Threads))
+	}
+	connector, err := duckdb.NewConnector("", func(ex driver.ExecerContext) error {
+		for _, s := range settings {
+			if _, err := ex.ExecContext(context.Background(), s, nil); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	db := sql.OpenDB(connector)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	return &Engine{cfg: cfg, cat: cat, store: datasets.NewStore(cfg.DataDir), db: db}, nil
+}
+
+// Close shuts the DuckDB instance down.
+func (e *Engine) Close() error { return e.db.Close() }
+
+// Catalog returns the catalog the engine serves.
+func (e *Engine) Catalog() *datasets.Catalog { return e.cat }
+
+// Store returns the datasets store.
+func (e *Engine) Store() *datasets.Store { return e.store }
+
+// Now is the engine clock's current time in UTC.
+func (e *Engine) Now() time.Time { return e.cfg.Clock().UTC() }
+
+// DB exposes the DuckDB handle for oracles and benchmarks that run SQL of
+// their own against the same instance.
+func (e *Engine) DB() *sql.DB { return e.db }
+
+// Compile resolves the plan's files and compiles it to DuckDB SQL.
+func (e *Engine) Compile(p *planner.Plan) (planner.SQL, error) {
+	from, err := e.Source(p.Dataset, p.Window)
+	if err != nil {
+		return planner.SQL{}, err
+	}
+	return planner.Compile(p, planner.DuckDB, from)
+}
+
+// Source returns the relation scanning a dataset's files in a window:
+// read_parquet over the explicit file list the manifest gives (never a
+// glob), or an empty relation of the dataset's schema when no file falls
+// in the window. File paths come from the manifest, never from a request.
+func (e *Engine) Source(d *datasets.Dataset, w planner.Window) (string, error) {
+	m, err := e.store.Manifest(d.Name)
+	if err != nil {
+		return "", err
+	}
+	files := m.Window(w.Start, w.End)
+	if len(files) == 0 {
+		var cols []string
+		for _, c := range d.Stored() {
+			cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", sqlType(c.Type), planner.DuckDB.Ident(c.Name)))
+		}
+		return "(SELECT " + strings.Join(cols, ", ") + " WHERE false)", nil
+	}
+	var b strings.Builder
+	b.WriteString("read_parquet([")
+	for i, f := range files {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(quoteString(e.store.Abs(d.Name, f)))
+	}
+	b.WriteString("], union_by_name = true)")
+	return b.String(), nil
+}
+
+func sqlType(t datasets.Type) string {
+	if t == datasets.JSON {
+		return "VARCHAR"
+	}
+	return string(t)
+}
+
+// quoteString renders a string literal for text Quarry itself produced
+// (file paths, settings) — never for request values, which are bound.
+func quoteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Result streams a query's rows as Arrow record batches. Close it.
+type Result struct {
+	Reader  array.RecordReader
+	SQL     planner.SQL
+	conn    *sql.Conn
+	cancel  context.CancelFunc
+	started time.Time
+}
+
+// Schema is the result's Arrow schema.
+func (r *Result) Schema() *arrow.Schema { return r.Reader.Schema() }
+
+// Close releases the reader and its connection.
+func (r *Result) Close() error {
+	r.Reader.Release()
+	r.cancel()
+	return r.conn.Close()
+}
+
+// Run executes a plan and streams its rows.
+func (e *Engine) Run(ctx context.Context, p *planner.Plan) (*Result, error) {
+	q, err := e.Compile(p)
+	if err != nil {
+		return nil, err
+	}
+	return e.RunSQL(ctx, q)
+}
+
+// RunSQL executes compiled SQL and streams its rows.
+func (e *Engine) RunSQL(ctx context.Context, q planner.SQL) (*Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.QueryTimeout)
+	conn, err := e.db.Conn(ctx)
+	if err != nil {
+		cancel()
+		return nil, e.wrap(ctx, err)
+	}
+	var rr array.RecordReader
+	started := time.Now()
+	err = conn.Raw(func(dc any) error {
+		ar, err := duckdb.NewArrowFromConn(dc.(driver.Conn))
+		if err != nil {
+			return err
+		}
+		rr, err = ar.QueryContext(ctx, q.Text, q.Args...)
+		return err
+	})
+	if err != nil {
+		conn.Close()
+		cancel()
+		return nil, e.wrap(ctx, err)
+	}
+	slog.Debug("query started", "sql", q.Text, "args", len(q.Args))
+	return &Result{Reader: rr, SQL: q, conn: conn, cancel: cancel, started: started}, nil
+}
+
+func (e *Engine) wrap(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (%s): %w", ErrTimeout, e.cfg.QueryTimeout, err)
+	}
+	return fmt.Errorf("run query: %w", err)
+}
