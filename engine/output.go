@@ -18,15 +18,17 @@ import (
 
 // Value returns cell i of an Arrow column as a Go value: nil, string,
 // int64, uint64, float64, bool, or time.Time (DATE and TIMESTAMP, UTC).
+// Strings are copied: Arrow's point into the record's buffers, which
+// DuckDB reuses once the reader moves on.
 func Value(col arrow.Array, i int) any {
 	if col.IsNull(i) {
 		return nil
 	}
 	switch c := col.(type) {
 	case *array.String:
-		return c.Value(i)
+		return strings.Clone(c.Value(i))
 	case *array.LargeString:
-		return c.Value(i)
+		return strings.Clone(c.Value(i))
 	case *array.Int8:
 		return int64(c.Value(i))
 	case *array.Int16:
