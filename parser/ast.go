@@ -39,7 +39,7 @@ const (
 )
 
 // Literal is a value as written. For strings Text is the value without
-// quotes ('' already turned into '); for numbers Text is the number as
+// quotes (a doubled quote already turned into one); for numbers Text is the number as
 // written (-?[0-9]+(\.[0-9]+)?).
 type Literal struct {
 	Pos  Pos
