@@ -1,0 +1,11 @@
+// Package bench holds Quarry's benchmarks: the layout questions of
+// ARCHITECTURE.md and report aggregations, each run through the engine and
+// straight through DuckDB on the same compiled SQL, so the ratio is
+// Quarry's overhead. Run them with
+//
+//	go test -tags duckdb_arrow -run '^$' -bench . ./bench/
+//
+// QUARRY_BENCH_ROWS sets the rows per dataset (default 10,000,000) and
+// QUARRY_BENCH_DIR where the generated data is kept between runs (default
+// $TMPDIR/quarry-bench-<rows>).
+package bench

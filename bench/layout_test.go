@@ -1,0 +1,197 @@
+//go:build duckdb_arrow
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quarry/quarry/datasets"
+	"github.com/quarry/quarry/datasets/gen"
+	"github.com/quarry/quarry/engine"
+	"github.com/quarry/quarry/parser"
+	"github.com/quarry/quarry/planner"
+)
+
+var (
+	setupOnce sync.Once
+	benchEng  *engine.Engine
+	setupErr  error
+	// The data ends the day before "now".
+	benchNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+)
+
+func benchRows() int64 {
+	if s := os.Getenv("QUARRY_BENCH_ROWS"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err == nil {
+			return n
+		}
+	}
+	return 10_000_000
+}
+
+// setup generates transactions and usage at the benchmark scale once and
+// keeps them for later runs.
+func setup(b *testing.B) *engine.Engine {
+	setupOnce.Do(func() {
+		rows := benchRows()
+		dir := os.Getenv("QUARRY_BENCH_DIR")
+		if dir == "" {
+			dir = filepath.Join(os.TempDir(), fmt.Sprintf("quarry-bench-%d", rows))
+		}
+		cat, err := datasets.Load(dir)
+		if err != nil {
+			setupErr = err
+			return
+		}
+		store := datasets.NewStore(dir)
+		for _, ds := range []string{"transactions", "usage"} {
+			m, err := store.Manifest(ds)
+			if err != nil {
+				setupErr = err
+				return
+			}
+			if m.Rows() >= rows*9/10 {
+				continue
+			}
+			start := time.Now()
+			st, err := gen.Generate(context.Background(), store, cat, gen.Options{
+				Datasets: []string{ds}, Rows: rows, Seed: 1, End: benchNow.AddDate(0, 0, -1).Truncate(24 * time.Hour), Days: 400,
+			})
+			if err != nil {
+				setupErr = err
+				return
+			}
+			fmt.Fprintf(os.Stderr, "generated %d %s rows in %s\n", st[ds].Rows, ds, time.Since(start).Round(time.Millisecond))
+		}
+		benchEng, setupErr = engine.Open(context.Background(), engine.Config{DataDir: dir, Clock: func() time.Time { return benchNow }})
+	})
+	if setupErr != nil {
+		b.Fatal(setupErr)
+	}
+	return benchEng
+}
+
+type question struct {
+	name string
+	plan func(cat *datasets.Catalog) (*planner.Plan, error)
+}
+
+func analytics(body planner.AnalyticsRequest, org string) func(*datasets.Catalog) (*planner.Plan, error) {
+	return func(cat *datasets.Catalog) (*planner.Plan, error) {
+		return planner.FromAnalytics(body, cat, planner.AnalyticsOptions{Org: org,
+			Options: planner.Options{Now: benchNow, Scope: planner.Scope{Admin: true}}})
+	}
+}
+
+func report(text string, scope planner.Scope) func(*datasets.Catalog) (*planner.Plan, error) {
+	return func(cat *datasets.Catalog) (*planner.Plan, error) {
+		q, err := parser.ParseQuery(text)
+		if err != nil {
+			return nil, err
+		}
+		return planner.FromQuery(q, cat, planner.Options{Now: benchNow, Scope: scope})
+	}
+}
+
+func window(days int) planner.TimeRange {
+	end := benchNow.Truncate(24 * time.Hour)
+	return planner.TimeRange{Start: end.AddDate(0, 0, -days).Format(time.RFC3339), End: end.Format(time.RFC3339)}
+}
+
+// The five questions of ARCHITECTURE.md's layout table.
+var layoutQuestions = []question{
+	// one org (a member key of acme), last 7 days, top 10 proxies by calls
+	{"org_7d_top10_proxies", report("SELECT apiproxy, message_count FROM transactions ORDER BY message_count LIMIT 10 TIMESPAN LAST_7_DAYS", planner.Scope{Org: "acme"})},
+	{"org_30d_hourly", analytics(planner.AnalyticsRequest{
+		Metrics: []planner.AnalyticsMetric{{Name: "message_count", Function: "sum"}}, GroupByTimeUnit: "hour",
+		TimeRange: window(30)}, "acme")},
+	{"filtered_count_all", report("SELECT message_count FROM transactions WHERE response_status_code >= 500 TIMESPAN LIFETIME", planner.Scope{Admin: true})},
+	{"one_app_one_day", analytics(planner.AnalyticsRequest{
+		Metrics:    []planner.AnalyticsMetric{{Name: "message_count", Function: "sum"}, {Name: "total_response_time", Function: "avg"}},
+		Dimensions: []string{"apiproxy"}, Filter: "(developer_app eq 'app-0007')", TimeRange: window(1)}, "")},
+	{"full_scan_groupby", report("SELECT apiproxy, response_status_code, message_count, total_response_time FROM transactions TIMESPAN LIFETIME", planner.Scope{Admin: true})},
+}
+
+// BenchmarkLayout runs each layout question through the engine (plan
+// compile, manifest lookup, Arrow stream) and straight through DuckDB on the
+// same SQL text and parameters.
+func BenchmarkLayout(b *testing.B) {
+	e := setup(b)
+	for _, q := range layoutQuestions {
+		runBoth(b, e, q)
+	}
+}
+
+// BenchmarkUsageReport is an aggregation report over the usage dataset.
+// Target: Quarry within 1.10× of DuckDB direct.
+func BenchmarkUsageReport(b *testing.B) {
+	e := setup(b)
+	runBoth(b, e, question{"usage_by_offer_sku", report(
+		"SELECT OfferType, SKUBillingType, CustomerCountry, NormalizedUsage, EstimatedExtendedChargeCC FROM ISVUsage ORDER BY NormalizedUsage TIMESPAN LIFETIME",
+		planner.Scope{Admin: true})})
+}
+
+func runBoth(b *testing.B, e *engine.Engine, q question) {
+	b.Run(q.name+"/quarry", func(b *testing.B) {
+		var rows int64
+		for b.Loop() {
+			p, err := q.plan(e.Catalog())
+			if err != nil {
+				b.Fatal(err)
+			}
+			res, err := e.Run(context.Background(), p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rows = 0
+			for res.Reader.Next() {
+				rows += res.Reader.RecordBatch().NumRows()
+			}
+			if err := res.Reader.Err(); err != nil {
+				b.Fatal(err)
+			}
+			res.Close()
+		}
+		b.ReportMetric(float64(rows), "rows")
+	})
+	b.Run(q.name+"/duckdb", func(b *testing.B) {
+		p, err := q.plan(e.Catalog())
+		if err != nil {
+			b.Fatal(err)
+		}
+		sql, err := e.Compile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rows int64
+		for b.Loop() {
+			r, err := e.DB().Query(sql.Text, sql.Args...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cols, _ := r.Columns()
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			rows = 0
+			for r.Next() {
+				if err := r.Scan(ptrs...); err != nil {
+					b.Fatal(err)
+				}
+				rows++
+			}
+			r.Close()
+		}
+		b.ReportMetric(float64(rows), "rows")
+	})
+}
