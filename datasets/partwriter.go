@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/parquet-go/parquet-go"
@@ -43,7 +44,7 @@ func parquetNode(t Type) parquet.Node {
 	case Timestamp:
 		return parquet.TimestampAdjusted(parquet.Microsecond, false)
 	default: // VARCHAR, JSON
-		return parquet.String()
+		return parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
 	}
 }
 
@@ -86,8 +87,12 @@ func (r *Row) set(col int, v parquet.Value) {
 // Null sets a column to NULL.
 func (r *Row) Null(col int) { l := r.leaf[col]; r.vals[l] = parquet.NullValue().Level(0, 0, l) }
 
-// String sets a VARCHAR or JSON column.
-func (r *Row) String(col int, s string) { r.set(col, parquet.ByteArrayValue([]byte(s))) }
+// String sets a VARCHAR or JSON column. The value refers to the string's
+// bytes without copying them (Go strings are immutable and the Parquet
+// writer copies the bytes into its pages).
+func (r *Row) String(col int, s string) {
+	r.set(col, parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s))))
+}
 
 // Int64 sets a BIGINT column.
 func (r *Row) Int64(col int, v int64) { r.set(col, parquet.Int64Value(v)) }
@@ -121,7 +126,8 @@ type PartWriter struct {
 	final   string
 	f       *os.File
 	w       *parquet.Writer
-	batch   []parquet.Row
+	batch   []parquet.Row // batch[:n] holds the pending rows; slots are reused
+	n       int
 	rows    int64
 }
 
@@ -149,24 +155,43 @@ func (s *Store) NewPart(d *Dataset, day string) (*PartWriter, error) {
 		tmp: tmp, final: final, f: f, w: w}, nil
 }
 
-// Write appends one row (copied; r may be reused).
+// writeBatch is how many rows Write buffers before handing them to the
+// Parquet writer.
+const writeBatch = 1024
+
+// Write appends one row (copied; r may be reused). The values are copied
+// shallowly into a reused slot: a byte-array value refers to memory no
+// setter ever changes afterwards, so no deep copy is needed.
 func (p *PartWriter) Write(r *Row) error {
-	p.batch = append(p.batch, r.vals.Clone())
+	if p.n == len(p.batch) {
+		p.batch = append(p.batch, make(parquet.Row, len(r.vals)))
+	}
+	slot := p.batch[p.n]
+	if len(slot) != len(r.vals) {
+		slot = make(parquet.Row, len(r.vals))
+		p.batch[p.n] = slot
+	}
+	copy(slot, r.vals)
+	p.n++
 	p.rows++
-	if len(p.batch) >= 1024 {
+	if p.n >= writeBatch {
 		return p.flushBatch()
 	}
 	return nil
 }
 
 func (p *PartWriter) flushBatch() error {
-	if len(p.batch) == 0 {
+	if p.n == 0 {
 		return nil
 	}
-	if _, err := p.w.WriteRows(p.batch); err != nil {
+	if _, err := p.w.WriteRows(p.batch[:p.n]); err != nil {
 		return fmt.Errorf("write %s: %w", p.tmp, err)
 	}
-	p.batch = p.batch[:0]
+	// Drop the references so the pending strings can be collected.
+	for _, row := range p.batch[:p.n] {
+		clear(row)
+	}
+	p.n = 0
 	return nil
 }
 

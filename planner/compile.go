@@ -21,11 +21,12 @@ type Dialect interface {
 	Ident(name string) string
 	// Param is the placeholder of the n-th argument (1-based).
 	Param(n int) string
-	// Bucket truncates a timestamp expression to unit and formats it as
-	// "2006-01-02 15:04:05 UTC".
-	Bucket(unit, expr string) string
-	// BucketSeconds is the length in seconds of the unit-bucket holding expr.
-	BucketSeconds(unit, expr string) string
+	// Trunc truncates a timestamp expression to the start of its unit.
+	Trunc(unit, expr string) string
+	// FormatBucket formats a truncated timestamp as "2006-01-02 15:04:05 UTC".
+	FormatBucket(trunc string) string
+	// BucketSeconds is the length in seconds of the bucket starting at trunc.
+	BucketSeconds(unit, trunc string) string
 }
 
 // DuckDB is the DuckDB dialect.
@@ -35,12 +36,14 @@ type duckDB struct{}
 
 func (duckDB) Ident(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 func (duckDB) Param(n int) string       { return "$" + strconv.Itoa(n) }
-func (duckDB) Bucket(unit, expr string) string {
-	return fmt.Sprintf("strftime(date_trunc('%s', %s), '%%Y-%%m-%%d %%H:%%M:%%S UTC')", unit, expr)
+func (duckDB) Trunc(unit, expr string) string {
+	return fmt.Sprintf("date_trunc('%s', %s)", unit, expr)
 }
-func (duckDB) BucketSeconds(unit, expr string) string {
-	t := fmt.Sprintf("date_trunc('%s', %s)", unit, expr)
-	return fmt.Sprintf("(epoch(%s + INTERVAL 1 %s) - epoch(%s))", t, unit, t)
+func (duckDB) FormatBucket(trunc string) string {
+	return fmt.Sprintf("strftime(%s, '%%Y-%%m-%%d %%H:%%M:%%S UTC')", trunc)
+}
+func (duckDB) BucketSeconds(unit, trunc string) string {
+	return fmt.Sprintf("(epoch(%s + INTERVAL 1 %s) - epoch(%s))", trunc, unit, trunc)
 }
 
 // TimeUnits are the units of time buckets, in increasing size.
@@ -100,8 +103,14 @@ func Compile(p *Plan, d Dialect, from string) (SQL, error) {
 		b.WriteString(e)
 		b.WriteString(" AS ")
 		b.WriteString(d.Ident(o.Name))
-		if p.Aggregate && (o.Kind == OutColumn || o.Kind == OutBucket) {
+		switch {
+		case !p.Aggregate:
+		case o.Kind == OutColumn:
 			groups = append(groups, e)
+		case o.Kind == OutBucket:
+			// group by the truncated time; the formatted text and the
+			// bucket's length are functions of it
+			groups = append(groups, d.Trunc(o.Unit, c.col(o.Column)))
 		}
 	}
 	b.WriteString("\nFROM ")
@@ -165,7 +174,7 @@ func (c *compiler) output(o Output) (string, error) {
 	case OutAgg:
 		e = aggSQL(o.Func, c.col(o.Column))
 	case OutBucket:
-		e = c.d.Bucket(o.Unit, c.col(o.Column))
+		e = c.d.FormatBucket(c.d.Trunc(o.Unit, c.col(o.Column)))
 	case OutRate:
 		per := 1.0
 		if o.Unit == "minute" {
@@ -173,7 +182,7 @@ func (c *compiler) output(o Output) (string, error) {
 		}
 		var secs string
 		if b := c.bucket(); b != nil {
-			secs = c.d.BucketSeconds(b.Unit, c.col(b.Column))
+			secs = c.d.BucketSeconds(b.Unit, c.d.Trunc(b.Unit, c.col(b.Column)))
 		} else {
 			w := c.p.Window
 			if w.Start == nil || w.End == nil {
