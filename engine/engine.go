@@ -221,3 +221,34 @@ func (e *Engine) wrap(ctx context.Context, err error) error {
 	}
 	return fmt.Errorf("run query: %w", err)
 }
+
+// Explain describes how a plan runs: the printed plan, the files the
+// manifest gives for its window, and the SQL with its parameters. The file
+// list is summarised as the relation name "<dataset>_files".
+func (e *Engine) Explain(p *planner.Plan) (string, error) {
+	m, err := e.store.Manifest(p.Dataset.Name)
+	if err != nil {
+		return "", err
+	}
+	files := m.Window(p.Window.Start, p.Window.End)
+	q, err := planner.Compile(p, planner.DuckDB, p.Dataset.Name+"_files")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("-- plan\n")
+	b.WriteString(p.String())
+	var rows int64
+	for _, f := range files {
+		rows += f.Rows
+	}
+	fmt.Fprintf(&b, "\n-- files\n%s_files = read_parquet([%d files", p.Dataset.Name, len(files))
+	if len(files) > 0 {
+		fmt.Fprintf(&b, ", %s … %s", files[0].Day, files[len(files)-1].Day)
+	}
+	fmt.Fprintf(&b, "]) -- %d rows, from the manifest\n\n-- sql\n%s\n", rows, q.Text)
+	for i, a := range q.Args {
+		fmt.Fprintf(&b, "-- $%d = %#v\n", i+1, a)
+	}
+	return b.String(), nil
+}

@@ -67,17 +67,11 @@ func runQuery(ctx context.Context, args []string) error {
 		return markError(text, err)
 	}
 	if explain {
-		sql, err := eng.Compile(p)
+		text, err := eng.Explain(p)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("-- plan\n%s\n-- sql\n%s\n", p, sql.Text)
-		if len(sql.Args) > 0 {
-			fmt.Println("-- args")
-			for i, a := range sql.Args {
-				fmt.Printf("$%d = %#v\n", i+1, a)
-			}
-		}
+		fmt.Print(text)
 		return nil
 	}
 	w := io.Writer(os.Stdout)
