@@ -116,7 +116,7 @@ var layoutQuestions = []question{
 	{"filtered_count_all", report("SELECT message_count FROM transactions WHERE response_status_code >= 500 TIMESPAN LIFETIME", planner.Scope{Admin: true})},
 	{"one_app_one_day", analytics(planner.AnalyticsRequest{
 		Metrics:    []planner.AnalyticsMetric{{Name: "message_count", Function: "sum"}, {Name: "total_response_time", Function: "avg"}},
-		Dimensions: []string{"apiproxy"}, Filter: "(developer_app eq 'globex-app-0-1')", TimeRange: window(1)}, "")},
+		Dimensions: []string{"apiproxy"}, Filter: "(developer_app eq 'acme-app-0-1')", TimeRange: window(1)}, "")},
 	{"full_scan_groupby", report("SELECT apiproxy, response_status_code, message_count, total_response_time FROM transactions TIMESPAN LIFETIME", planner.Scope{Admin: true})},
 }
 

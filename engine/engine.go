@@ -145,7 +145,7 @@ func (e *Engine) Source(d *datasets.Dataset, w planner.Window) (string, error) {
 		}
 		b.WriteString(quoteString(e.store.Abs(d.Name, f)))
 	}
-	b.WriteString("], hive_partitioning = false, union_by_name = true)")
+	b.WriteString("], hive_partitioning = false)")
 	return b.String(), nil
 }
 
