@@ -292,6 +292,9 @@ func (c *Catalog) addJSON(path string, b []byte) error {
 
 // Add registers a dataset; its name and aliases must be new.
 func (c *Catalog) Add(d *Dataset) error {
+	if c.byName == nil {
+		c.byName = map[string]*Dataset{}
+	}
 	if d.byName == nil {
 		if err := d.init(); err != nil {
 			return err

@@ -35,3 +35,14 @@ func TestDescriptor(t *testing.T) {
 		t.Errorf("date ranges %v", desc.AvailableDateRanges)
 	}
 }
+
+func TestZeroCatalogAdd(t *testing.T) {
+	var c Catalog
+	d := &Dataset{Name: "x", TimeColumn: "t", Columns: []Column{{Name: "t", Type: Date, Role: Time}}}
+	if err := c.Add(d); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Lookup("X"); !ok {
+		t.Error("added dataset not found")
+	}
+}

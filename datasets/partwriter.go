@@ -108,7 +108,11 @@ func (r *Row) Bool(col int, v bool) { r.set(col, parquet.BooleanValue(v)) }
 
 // Date sets a DATE column to the UTC day of t.
 func (r *Row) Date(col int, t time.Time) {
-	r.set(col, parquet.Int32Value(int32(t.UTC().Unix()/86400)))
+	days := t.UTC().Unix() / 86400
+	if t.Unix() < 0 && t.Unix()%86400 != 0 {
+		days-- // floor, not truncation, before 1970
+	}
+	r.set(col, parquet.Int32Value(int32(days)))
 }
 
 // Time sets a TIMESTAMP column (microsecond precision, UTC).

@@ -223,11 +223,8 @@ func newCmp(c *datasets.Column, op Op, lits []parser.Literal, opPos parser.Pos, 
 		}
 		cmp.Values = append(cmp.Values, v)
 	}
-	if (op == OpLike || op == OpNotLike) && c.Type != datasets.Varchar && c.Type != datasets.JSON {
-		cmp.Fold = false
-	}
 	if op == OpLike || op == OpNotLike {
-		cmp.Fold = fold
+		cmp.Fold = fold // ILIKE, on the column's text for non-string columns
 	}
 	return cmp, nil
 }

@@ -19,7 +19,11 @@ import (
 func runQuery(ctx context.Context, args []string) error {
 	var data, format, now, id, out string
 	var explain bool
+	var timeout time.Duration
+	var memLimit string
 	fs := flagSet("query", &data)
+	fs.DurationVar(&timeout, "timeout", engine.DefaultQueryTimeout, "stop the query after this long")
+	fs.StringVar(&memLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB (default: DuckDB's, 80% of RAM)")
 	fs.StringVar(&format, "format", "table", "output: table, csv, tsv, json, ndjson or parquet")
 	fs.BoolVar(&explain, "explain", false, "print the plan and the SQL instead of running")
 	fs.StringVar(&now, "now", "", "the time TIMESPAN is relative to (default: the current time), e.g. 2026-11-22 or 2026-11-22T10:00:00Z")
@@ -52,7 +56,7 @@ func runQuery(ctx context.Context, args []string) error {
 		}
 		clock = func() time.Time { return t }
 	}
-	eng, err := engine.Open(ctx, engine.Config{DataDir: data, Clock: clock})
+	eng, err := engine.Open(ctx, engine.Config{DataDir: data, Clock: clock, QueryTimeout: timeout, MemoryLimit: memLimit})
 	if err != nil {
 		return err
 	}
