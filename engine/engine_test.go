@@ -1,6 +1,6 @@
 //go:build duckdb_arrow
 
-package engine
+package engine_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quarry/quarry/datasets"
+	"github.com/quarry/quarry/engine"
 	"github.com/quarry/quarry/parser"
 	"github.com/quarry/quarry/planner"
 )
@@ -83,14 +84,14 @@ func tinyData(t *testing.T) (string, *datasets.Dataset) {
 	return dir, d
 }
 
-func openTiny(t *testing.T, cfg Config) (*Engine, string) {
+func openTiny(t *testing.T, cfg engine.Config) (*engine.Engine, string) {
 	t.Helper()
 	dir, _ := tinyData(t)
 	cfg.DataDir = dir
 	if cfg.Clock == nil {
 		cfg.Clock = func() time.Time { return time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) }
 	}
-	e, err := Open(context.Background(), cfg)
+	e, err := engine.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func openTiny(t *testing.T, cfg Config) (*Engine, string) {
 	return e, dir
 }
 
-func plan(t *testing.T, e *Engine, text string, scope planner.Scope) *planner.Plan {
+func plan(t *testing.T, e *engine.Engine, text string, scope planner.Scope) *planner.Plan {
 	t.Helper()
 	q, err := parser.ParseQuery(text)
 	if err != nil {
@@ -111,64 +112,14 @@ func plan(t *testing.T, e *Engine, text string, scope planner.Scope) *planner.Pl
 	return p
 }
 
-// rowsOf reads a Result into strings.
-func rowsOf(t *testing.T, r *Result) [][]string {
-	t.Helper()
-	defer r.Close()
-	var out [][]string
-	for r.Reader.Next() {
-		rec := r.Reader.RecordBatch()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := make([]string, rec.NumCols())
-			for c := range row {
-				row[c] = FormatValue(Value(rec.Column(c), i))
-			}
-			out = append(out, row)
-		}
-	}
-	if err := r.Reader.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // oracle runs hand-written SQL over every file of the dataset by glob.
 func oracle(t *testing.T, db *sql.DB, dir, query string, args ...any) [][]string {
 	t.Helper()
-	query = strings.ReplaceAll(query, "TINY", fmt.Sprintf("read_parquet('%s/datasets/tiny/*/*.parquet')", dir))
-	rows, err := db.Query(query, args...)
-	if err != nil {
-		t.Fatalf("oracle: %v\n%s", err, query)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out [][]string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		row := make([]string, len(cols))
-		for i, v := range vals {
-			switch x := v.(type) {
-			case int32:
-				v = int64(x)
-			case time.Time:
-				v = x.UTC()
-			}
-			row[i] = FormatValue(v)
-		}
-		out = append(out, row)
-	}
-	return out
+	return sqlRows(t, db, strings.ReplaceAll(query, "TINY", fmt.Sprintf("read_parquet('%s/datasets/tiny/*/*.parquet')", dir)), args...)
 }
 
 func TestRunMatchesOracle(t *testing.T) {
-	e, dir := openTiny(t, Config{})
+	e, dir := openTiny(t, engine.Config{})
 	cases := []struct{ query, oracle string }{
 		{"SELECT org, v FROM tiny ORDER BY v TIMESPAN LIFETIME",
 			"SELECT org, sum(v) AS v FROM TINY GROUP BY org ORDER BY v DESC, org"},
@@ -180,7 +131,7 @@ func TestRunMatchesOracle(t *testing.T) {
 			"SELECT DISTINCT org, kind FROM TINY WHERE lower(kind) <> 'beta' ORDER BY 1, 2 LIMIT 3"},
 	}
 	for _, c := range cases {
-		got := rowsOf(t, must(e.Run(context.Background(), plan(t, e, c.query, planner.Scope{Admin: true}))))
+		got := resultRows(t, must(e.Run(context.Background(), plan(t, e, c.query, planner.Scope{Admin: true}))))
 		want := oracle(t, e.DB(), dir, c.oracle)
 		if len(want) == 0 {
 			t.Fatalf("%s: oracle has no rows; the test data does not exercise the query", c.query)
@@ -199,8 +150,8 @@ func must[T any](v T, err error) T {
 }
 
 func TestTenantScope(t *testing.T) {
-	e, _ := openTiny(t, Config{})
-	got := rowsOf(t, must(e.Run(context.Background(),
+	e, _ := openTiny(t, engine.Config{})
+	got := resultRows(t, must(e.Run(context.Background(),
 		plan(t, e, "SELECT org, v FROM tiny TIMESPAN LIFETIME", planner.Scope{Org: "globex"}))))
 	if len(got) != 1 || got[0][0] != "globex" {
 		t.Fatalf("member of globex sees %v; want only globex", got)
@@ -212,7 +163,7 @@ func TestTenantScope(t *testing.T) {
 }
 
 func TestSourceUsesManifestWindow(t *testing.T) {
-	e, _ := openTiny(t, Config{})
+	e, _ := openTiny(t, engine.Config{})
 	d, _ := e.Catalog().Lookup("tiny")
 	day := func(s string) *time.Time { tm, _ := time.Parse("2006-01-02", s); return &tm }
 	src, err := e.Source(d, planner.Window{Start: day("2026-11-20"), End: day("2026-11-21")})
@@ -227,21 +178,21 @@ func TestSourceUsesManifestWindow(t *testing.T) {
 		t.Errorf("unbounded source = %s; want 3 files", all)
 	}
 	// A window with no files is an empty relation of the right columns.
-	got := rowsOf(t, must(e.Run(context.Background(), plan(t, e, "SELECT org, v FROM tiny TIMESPAN LAST_MONTH", planner.Scope{Admin: true}))))
+	got := resultRows(t, must(e.Run(context.Background(), plan(t, e, "SELECT org, v FROM tiny TIMESPAN LAST_MONTH", planner.Scope{Admin: true}))))
 	if len(got) != 0 {
 		t.Errorf("LAST_MONTH has no files but returned %v", got)
 	}
 }
 
 func TestExportFormats(t *testing.T) {
-	e, dir := openTiny(t, Config{})
+	e, dir := openTiny(t, engine.Config{})
 	p := plan(t, e, "SELECT org, kind, v FROM tiny ORDER BY org ASC, kind ASC TIMESPAN LIFETIME", planner.Scope{Admin: true})
 	want := oracle(t, e.DB(), dir, "SELECT org, kind, sum(v) FROM TINY GROUP BY ALL ORDER BY 1, 2 NULLS LAST")
 	out := t.TempDir()
-	readers := map[Format]string{
-		CSV: "read_csv('%s', header=true)", TSV: "read_csv('%s', header=true, delim='\t')",
-		CSVGzip: "read_csv('%s', header=true)", NDJSON: "read_json('%s')", NDJSONGz: "read_json('%s')",
-		Parquet: "read_parquet('%s')",
+	readers := map[engine.Format]string{
+		engine.CSV: "read_csv('%s', header=true)", engine.TSV: "read_csv('%s', header=true, delim='\t')",
+		engine.CSVGzip: "read_csv('%s', header=true)", engine.NDJSON: "read_json('%s')", engine.NDJSONGz: "read_json('%s')",
+		engine.Parquet: "read_parquet('%s')",
 	}
 	for f, reader := range readers {
 		path := filepath.Join(out, "result."+string(f))
@@ -266,11 +217,11 @@ func TestExportFormats(t *testing.T) {
 }
 
 func TestExportFailureLeavesNoFile(t *testing.T) {
-	e, _ := openTiny(t, Config{})
+	e, _ := openTiny(t, engine.Config{})
 	out := t.TempDir()
 	path := filepath.Join(out, "bad.csv")
 	// A query that fails at run time (division of a string) leaves nothing.
-	_, err := e.ExportSQL(context.Background(), planner.SQL{Text: "SELECT CAST('x' AS INTEGER)"}, CSV, path)
+	_, err := e.ExportSQL(context.Background(), planner.SQL{Text: "SELECT CAST('x' AS INTEGER)"}, engine.CSV, path)
 	if err == nil {
 		t.Fatal("export of a failing query succeeded")
 	}
@@ -281,7 +232,7 @@ func TestExportFailureLeavesNoFile(t *testing.T) {
 }
 
 func TestTimeoutAndCancel(t *testing.T) {
-	e, _ := openTiny(t, Config{QueryTimeout: 200 * time.Millisecond})
+	e, _ := openTiny(t, engine.Config{QueryTimeout: 200 * time.Millisecond})
 	slow := planner.SQL{Text: "SELECT count(*) FROM range(10000000000) a"}
 	start := time.Now()
 	r, err := e.RunSQL(context.Background(), slow)
@@ -291,7 +242,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 		err = r.Reader.Err()
 		r.Close()
 	}
-	if err == nil || !errors.Is(err, ErrTimeout) && !strings.Contains(err.Error(), "nterrupt") {
+	if err == nil || !errors.Is(err, engine.ErrTimeout) && !strings.Contains(err.Error(), "nterrupt") {
 		t.Fatalf("slow query: err = %v; want a timeout", err)
 	}
 	if el := time.Since(start); el > 30*time.Second {
@@ -299,7 +250,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { time.Sleep(100 * time.Millisecond); cancel() }()
-	_, err = e.ExportSQL(ctx, slow, CSV, filepath.Join(t.TempDir(), "x.csv"))
+	_, err = e.ExportSQL(ctx, slow, engine.CSV, filepath.Join(t.TempDir(), "x.csv"))
 	if err == nil {
 		t.Fatal("cancelled export succeeded")
 	}

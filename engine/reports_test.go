@@ -80,44 +80,7 @@ func oracleRows(t *testing.T, query string, args ...any) [][]string {
 	for _, d := range sampleEng.Catalog().Datasets() {
 		query = strings.ReplaceAll(query, "{"+d.Name+"}", table(d.Name))
 	}
-	rows, err := sampleEng.DB().Query(query, args...)
-	if err != nil {
-		t.Fatalf("oracle: %v\n%s", err, query)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out [][]string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		row := make([]string, len(cols))
-		for i, v := range vals {
-			switch x := v.(type) {
-			case int32:
-				v = int64(x)
-			case int16:
-				v = int64(x)
-			case int8:
-				v = int64(x)
-			case float32:
-				v = float64(x)
-			case time.Time:
-				v = x.UTC()
-			}
-			row[i] = engine.FormatValue(v)
-		}
-		out = append(out, row)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return sqlRows(t, sampleEng.DB(), query, args...)
 }
 
 func runPlan(t *testing.T, p *planner.Plan) [][]string {
@@ -126,22 +89,7 @@ func runPlan(t *testing.T, p *planner.Plan) [][]string {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	defer res.Close()
-	var out [][]string
-	for res.Reader.Next() {
-		rec := res.Reader.RecordBatch()
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := make([]string, rec.NumCols())
-			for c := range row {
-				row[c] = engine.FormatValue(engine.Value(rec.Column(c), i))
-			}
-			out = append(out, row)
-		}
-	}
-	if err := res.Reader.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return resultRows(t, res)
 }
 
 func runQuery(t *testing.T, text string) [][]string {

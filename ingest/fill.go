@@ -72,17 +72,8 @@ func fillerFor(d *datasets.Dataset, cols []*datasets.Column) filler {
 		i := b.n
 		if id >= 0 && !b.cols[id].valid[i] {
 			u := uuid.New()
-			var s [36]byte
-			hex.Encode(s[0:8], u[0:4])
-			s[8] = '-'
-			hex.Encode(s[9:13], u[4:6])
-			s[13] = '-'
-			hex.Encode(s[14:18], u[6:8])
-			s[18] = '-'
-			hex.Encode(s[19:23], u[8:10])
-			s[23] = '-'
-			hex.Encode(s[24:], u[10:])
-			v.k, v.b = vString, s[:]
+			s := []byte(u.String())
+			v.k, v.b = vString, s
 			b.cols[id].convert(i, &v)
 		}
 		if sig >= 0 && !b.cols[sig].valid[i] {

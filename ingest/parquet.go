@@ -2,13 +2,13 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
 	"math/big"
 	"os"
 
+	"github.com/google/uuid"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/format"
@@ -268,17 +268,8 @@ func parquetConverter(t parquet.Type) func(parquet.Value, *value) string {
 				if len(u) != 16 {
 					return "bad UUID"
 				}
-				var s [36]byte
-				hex.Encode(s[0:8], u[0:4])
-				s[8] = '-'
-				hex.Encode(s[9:13], u[4:6])
-				s[13] = '-'
-				hex.Encode(s[14:18], u[6:8])
-				s[18] = '-'
-				hex.Encode(s[19:23], u[8:10])
-				s[23] = '-'
-				hex.Encode(s[24:], u[10:])
-				v.k, v.b = vString, s[:]
+				s := []byte(uuid.UUID(u).String())
+				v.k, v.b = vString, s
 				return ""
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"hash/fnv"
 	"math"
 	"math/bits"
+
+	"github.com/google/uuid"
 )
 
 // rng is a small, fast, deterministic generator (wyrand). It is not safe
@@ -79,17 +81,7 @@ func (r *rng) uuid() string {
 	}
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:], b[10:])
-	return string(out[:])
+	return uuid.UUID(b).String()
 }
 
 // hexString returns n random lower-case hex digits.
