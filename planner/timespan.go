@@ -3,12 +3,12 @@ package planner
 import (
 	"fmt"
 	"time"
+
+	"github.com/quarry/quarry/parser"
 )
 
 // Timespans lists the TIMESPAN values of the report language.
-var Timespans = []string{"TODAY", "YESTERDAY", "LAST_7_DAYS", "LAST_14_DAYS", "LAST_30_DAYS",
-	"LAST_90_DAYS", "LAST_180_DAYS", "LAST_365_DAYS", "LAST_MONTH", "LAST_3_MONTHS",
-	"LAST_6_MONTHS", "LAST_1_YEAR", "LIFETIME"}
+var Timespans = parser.TimespanValues()
 
 // DefaultTimespan applies when a report query has no TIMESPAN.
 const DefaultTimespan = "LAST_6_MONTHS"
