@@ -5,7 +5,9 @@
 //
 //	go test -tags duckdb_arrow -run '^$' -bench . ./bench/
 //
-// QUARRY_BENCH_ROWS sets the rows per dataset (default 10,000,000) and
-// QUARRY_BENCH_DIR where the generated data is kept between runs (default
-// $TMPDIR/quarry-bench-<rows>).
+// QUARRY_BENCH_ROWS sets the rows per dataset (default 10,000,000),
+// QUARRY_BENCH_DAYS the days they span (default 90, one file per day, the
+// layout of ARCHITECTURE.md's table) and QUARRY_BENCH_DIR where the
+// generated data is kept between runs (default
+// $TMPDIR/quarry-bench-<rows>-<days>d).
 package bench
