@@ -12,6 +12,14 @@ import (
 	"github.com/parquet-go/parquet-go/compress/snappy"
 )
 
+// dictionaryMaxBytes bounds a column's dictionary per row group.
+const dictionaryMaxBytes = 32 << 10
+
+// pageBufferSize is the target size of a data page; the dictionary limit
+// is checked when a page is flushed, so small pages let a column of unique
+// values switch to PLAIN early in each row group.
+const pageBufferSize = 64 << 10
+
 // RowGroupSize is the number of rows per Parquet row group: small enough
 // that row-group statistics prune well for one tenant's rows, large enough
 // to scan fast (ARCHITECTURE.md's layout table).
@@ -153,6 +161,12 @@ func (s *Store) NewPart(d *Dataset, day string) (*PartWriter, error) {
 	w := parquet.NewWriter(f, ParquetSchema(d),
 		parquet.MaxRowsPerRowGroup(RowGroupSize),
 		parquet.Compression(&snappy.Codec{}),
+		// A string column whose values repeat (offer types, proxies) is
+		// dictionary-encoded; one whose values are unique (message ids,
+		// signatures, JSON) outgrows this and switches to PLAIN for the rest
+		// of the row group instead of paying for a useless dictionary.
+		parquet.DictionaryMaxBytes(dictionaryMaxBytes),
+		parquet.PageBufferSize(pageBufferSize),
 		parquet.CreatedBy("quarry", "0", ""),
 	)
 	return &PartWriter{store: s, dataset: d.Name, entry: FileEntry{Path: rel, Day: day},
