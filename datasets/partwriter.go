@@ -8,8 +8,9 @@ import (
 	"unsafe"
 
 	"github.com/google/uuid"
+	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/snappy"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // dictionaryMaxBytes bounds a column's dictionary per row group.
@@ -160,7 +161,7 @@ func (s *Store) NewPart(d *Dataset, day string) (*PartWriter, error) {
 	}
 	w := parquet.NewWriter(f, ParquetSchema(d),
 		parquet.MaxRowsPerRowGroup(RowGroupSize),
-		parquet.Compression(&snappy.Codec{}),
+		parquet.Compression(fastSnappy{}),
 		// A string column whose values repeat (offer types, proxies) is
 		// dictionary-encoded; one whose values are unique (message ids,
 		// signatures, JSON) outgrows this and switches to PLAIN for the rest
@@ -256,3 +257,15 @@ func (p *PartWriter) Abort() {
 	p.f.Close()
 	os.Remove(p.tmp)
 }
+
+// fastSnappy is the SNAPPY Parquet codec using S2's fastest snappy-compatible
+// encoder. parquet-go's own codec calls klauspost's snappy.Encode, which
+// uses the slower "better" mode; on ingest that alone was 13% of the CPU.
+type fastSnappy struct{}
+
+func (fastSnappy) String() string                            { return "SNAPPY" }
+func (fastSnappy) CompressionCodec() format.CompressionCodec { return format.Snappy }
+func (fastSnappy) Encode(dst, src []byte) ([]byte, error) {
+	return s2.EncodeSnappy(dst[:cap(dst)], src), nil
+}
+func (fastSnappy) Decode(dst, src []byte) ([]byte, error) { return s2.Decode(dst[:cap(dst)], src) }
