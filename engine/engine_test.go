@@ -127,6 +127,9 @@ func TestRunMatchesOracle(t *testing.T) {
 			"SELECT kind, strftime(ts, '%a') AS day_name, max(n) FROM TINY WHERE lower(kind) IN ('alpha','gamma') GROUP BY ALL ORDER BY 1, 2, 3"},
 		{"SELECT org, kind FROM tiny WHERE kind LIKE 'B%' AND v > 100 ORDER BY org ASC TIMESPAN YESTERDAY",
 			"SELECT org, kind FROM TINY WHERE kind ILIKE 'b%' AND ts >= '2026-11-21' AND ts < '2026-11-22' GROUP BY ALL HAVING sum(v) > 100 ORDER BY 1, 2"},
+		// a TIMESTAMP at midnight stays a timestamp, not a date
+		{"SELECT ts, org FROM tiny ORDER BY ts ASC LIMIT 1 TIMESPAN LIFETIME",
+			"SELECT ts, org FROM TINY ORDER BY ts, org LIMIT 1"},
 		{"SELECT DISTINCT org, kind FROM tiny WHERE kind != 'beta' LIMIT 3 TIMESPAN LIFETIME",
 			"SELECT DISTINCT org, kind FROM TINY WHERE lower(kind) <> 'beta' ORDER BY 1, 2 LIMIT 3"},
 	}
@@ -139,6 +142,9 @@ func TestRunMatchesOracle(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s\n got %v\nwant %v", c.query, got, want)
 		}
+	}
+	if got := resultRows(t, must(e.Run(context.Background(), plan(t, e, "SELECT ts, org FROM tiny ORDER BY ts ASC LIMIT 1 TIMESPAN LIFETIME", planner.Scope{Admin: true})))); got[0][0] != "2026-11-19 00:00:00" {
+		t.Errorf("midnight timestamp printed as %q", got[0][0])
 	}
 }
 

@@ -20,6 +20,7 @@ func sqlRows(t *testing.T, db *sql.DB, query string, args ...any) [][]string {
 	}
 	defer rows.Close()
 	cols, _ := rows.Columns()
+	types, _ := rows.ColumnTypes()
 	var out [][]string
 	for rows.Next() {
 		vals := make([]any, len(cols))
@@ -43,6 +44,9 @@ func sqlRows(t *testing.T, db *sql.DB, query string, args ...any) [][]string {
 				v = float64(x)
 			case time.Time:
 				v = x.UTC()
+				if types[i].DatabaseTypeName() == "DATE" {
+					v = engine.Date{Time: x.UTC()}
+				}
 			}
 			row[i] = engine.FormatValue(v)
 		}

@@ -17,7 +17,7 @@ import (
 )
 
 // Value returns cell i of an Arrow column as a Go value: nil, string,
-// int64, uint64, float64, bool, or time.Time (DATE and TIMESTAMP, UTC).
+// int64, uint64, float64, bool, Date (DATE) or time.Time (TIMESTAMP, UTC).
 // Strings are copied: Arrow's point into the record's buffers, which
 // DuckDB reuses once the reader moves on.
 func Value(col arrow.Array, i int) any {
@@ -52,9 +52,9 @@ func Value(col arrow.Array, i int) any {
 	case *array.Boolean:
 		return c.Value(i)
 	case *array.Date32:
-		return c.Value(i).ToTime().UTC()
+		return Date{c.Value(i).ToTime().UTC()}
 	case *array.Date64:
-		return c.Value(i).ToTime().UTC()
+		return Date{c.Value(i).ToTime().UTC()}
 	case *array.Timestamp:
 		unit := c.DataType().(*arrow.TimestampType).Unit
 		return c.Value(i).ToTime(unit).UTC()
@@ -65,6 +65,10 @@ func Value(col arrow.Array, i int) any {
 	}
 	return col.ValueStr(i)
 }
+
+// Date is a DATE value (midnight UTC of the day), told apart from a
+// TIMESTAMP that happens to fall at midnight.
+type Date struct{ time.Time }
 
 // FormatValue renders a value as text: dates as 2006-01-02, timestamps as
 // 2006-01-02 15:04:05[.ffffff], NULL as "".
@@ -82,10 +86,9 @@ func FormatValue(v any) string {
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	case bool:
 		return strconv.FormatBool(x)
+	case Date:
+		return x.Format("2006-01-02")
 	case time.Time:
-		if x.Equal(x.Truncate(24*time.Hour)) && x.Hour() == 0 {
-			return x.Format("2006-01-02")
-		}
 		return x.Format("2006-01-02 15:04:05.999999")
 	}
 	return fmt.Sprint(v)
