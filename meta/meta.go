@@ -2,6 +2,28 @@
 // reports, executions and jobs as the API issues land. The interfaces are
 // what the rest of Quarry uses, so a shared database can replace the
 // embedded implementation later.
+//
+// # Why SQLite and not DuckDB
+//
+// The datasets are DuckDB's business; the metadata is not. A DuckDB database
+// file admits one read-write process at a time, yet `quarry keys create` must
+// work while `quarry serve` has the store open, and the server itself makes
+// many small concurrent writes (a job changing state, an execution recorded,
+// a key revoked). Those are OLTP records: a few rows per transaction, read
+// by key. SQLite in WAL mode is built for that: any number of processes open
+// the same file, readers never block the writer, writers queue on the lock
+// (busy_timeout) instead of failing, each transaction is atomic, and a crash
+// leaves either the old or the new state, never a mix. The implementation,
+// [SQLite], keeps one database at <data dir>/quarry.db through
+// modernc.org/sqlite, a pure-Go translation of SQLite: no cgo, and no second
+// C library next to DuckDB's. [Open] documents the connection settings.
+//
+// # Schema migrations
+//
+// The schema is an ordered list of migrations (migrations.go). Open applies
+// the ones a database has not seen, all in one write transaction, and records
+// each in the schema_version table. Later features append migrations; a
+// migration, once released, is never edited.
 package meta
 
 import (

@@ -27,6 +27,7 @@ var commands = map[string]command{
 	"query":   {"run one report query (SELECT … TIMESPAN …)", runQuery},
 	"gen":     {"generate the built-in datasets' synthetic data", runGen},
 	"ingest":  {"append NDJSON / CSV / Parquet rows to a dataset", runIngest},
+	"keys":    {"create, list and revoke API keys", runKeys},
 	"version": {"print versions", runVersion},
 }
 

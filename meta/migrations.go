@@ -1,0 +1,88 @@
+package meta
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// A migration takes the schema one version forward. Its version is its
+// position in migrations, counting from 1.
+type migration struct {
+	name string
+	// sql is run first (it may hold several statements), then up if set.
+	sql string
+	up  func(ctx context.Context, tx *sql.Tx) error
+}
+
+// migrations is the schema's history, oldest first. Append to it; never
+// edit or reorder a migration that has shipped, since databases in the
+// field have already applied it.
+var migrations = []migration{
+	{name: "keys", sql: `
+		CREATE TABLE keys (
+			id          TEXT PRIMARY KEY,
+			secret_hash TEXT NOT NULL UNIQUE, -- SHA-256 hex of the secret; the secret is never stored
+			name        TEXT NOT NULL,
+			role        TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+			user_id     TEXT NOT NULL DEFAULT '',
+			org         TEXT NOT NULL DEFAULT '',
+			project     TEXT NOT NULL DEFAULT '',
+			account     TEXT NOT NULL DEFAULT '',
+			created_at  TEXT NOT NULL,
+			revoked_at  TEXT
+		);
+		CREATE INDEX keys_created ON keys (created_at);
+	`},
+}
+
+// SchemaVersion is the schema version this build writes: the number of
+// migrations it knows.
+func SchemaVersion() int { return len(migrations) }
+
+// migrate applies the migrations the database has not seen, in one write
+// transaction. BEGIN IMMEDIATE (see Open) takes the write lock first, so two
+// processes opening a new directory at once do not both migrate: the second
+// waits, then finds the work done.
+func (s *SQLite) migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
+		version    INTEGER PRIMARY KEY,
+		name       TEXT NOT NULL,
+		applied_at TEXT NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&current); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if current > len(migrations) {
+		return fmt.Errorf("the metadata database is at schema version %d, newer than this quarry knows (%d): run a newer quarry", current, len(migrations))
+	}
+	for i := current; i < len(migrations); i++ {
+		m := migrations[i]
+		if m.sql != "" {
+			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", i+1, m.name, err)
+			}
+		}
+		if m.up != nil {
+			if err := m.up(ctx, tx); err != nil {
+				return fmt.Errorf("migration %d (%s): %w", i+1, m.name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES (?, ?, ?)`,
+			i+1, m.name, fmtTime(s.clock())); err != nil {
+			return fmt.Errorf("migration %d (%s): %w", i+1, m.name, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
