@@ -15,9 +15,14 @@ all: build
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/quarry
 
-# Build, generate the sample data on first use, and run a sample report.
-# (The server issue turns this into `quarry serve`.)
+# Build and serve every API on :8080. On first start with an empty data
+# directory the server generates the sample data and prints an admin key.
+ADDR ?= :8080
 run: build
+	$(BIN) serve --data $(DATA) --addr $(ADDR)
+
+# A sample report from the terminal (generates the sample data if needed).
+sample: build
 	@test -f $(DATA)/datasets/usage/_manifest.json || $(BIN) gen --data $(DATA)
 	$(BIN) query --data $(DATA) "SELECT OfferType, SKUBillingType, NormalizedUsage, EstimatedExtendedChargeCC FROM ISVUsage ORDER BY NormalizedUsage LIMIT 10 TIMESPAN LAST_3_MONTHS"
 

@@ -28,6 +28,7 @@ var commands = map[string]command{
 	"gen":     {"generate the built-in datasets' synthetic data", runGen},
 	"ingest":  {"append NDJSON / CSV / Parquet rows to a dataset", runIngest},
 	"keys":    {"create, list and revoke API keys", runKeys},
+	"serve":   {"serve every HTTP API on one port", runServe},
 	"version": {"print versions", runVersion},
 }
 

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/quarry/quarry/datasets"
+	"github.com/quarry/quarry/datasets/gen"
+	"github.com/quarry/quarry/engine"
+	"github.com/quarry/quarry/meta"
+	"github.com/quarry/quarry/server"
+)
+
+// runServe is `quarry serve`: every API family on one port until SIGINT or
+// SIGTERM (ctx), then a graceful shutdown. On first start with an empty
+// data dir it generates the sample datasets, and while the metadata store
+// has no live admin key it creates one and prints its secret once.
+func runServe(ctx context.Context, args []string) error {
+	var data, addr, publicURL string
+	var shutdown time.Duration
+	var bodyLimit int
+	fs := flagSet("serve", &data)
+	fs.StringVar(&addr, "addr", ":8080", "address to listen on, host:port")
+	fs.StringVar(&publicURL, "public-url", "", "base URL clients reach the server at, for links it hands out (default: from each request's Host)")
+	fs.DurationVar(&shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long in-flight requests may run before they are cancelled")
+	fs.IntVar(&bodyLimit, "body-limit", server.DefaultBodyLimit, "largest request body accepted, in bytes (larger: 413)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: quarry serve [--addr :8080] [--data DIR] [flags]")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q; quarry serve takes flags only", pos[0])}
+	}
+
+	if err := sampleDataOnFirstStart(ctx, data); err != nil {
+		return err
+	}
+	eng, err := engine.Open(ctx, engine.Config{DataDir: data})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	store, err := meta.Open(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	adminSecret, err := adminKeyOnFirstStart(ctx, store)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := server.New(server.Config{
+		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version,
+	}, server.Deps{Engine: eng, Keys: store, Ready: store.Ping, Registry: reg, Logger: slog.Default()})
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	base := strings.TrimRight(publicURL, "/")
+	if base == "" {
+		base = "http://" + displayAddr(ln.Addr())
+	}
+	fmt.Printf("quarry %s serving %s on %s\n", version, data, base)
+	fmt.Printf("  health:   %s/healthz\n", base)
+	fmt.Printf("  insights: %s/insights/v1.1/cmp/ScheduledDataset\n", base)
+	fmt.Printf("  openapi:  %s/openapi.json\n", base)
+	fmt.Printf("  console:  %s/console (arrives with the console issue)\n", base)
+	if adminSecret != "" {
+		fmt.Printf("\nadmin API key (shown once; it is stored hashed and cannot be shown again):\n  %s\n", adminSecret)
+		fmt.Printf("try:\n  curl -H 'Authorization: Bearer %s' %s/insights/v1.1/cmp/ScheduledDataset\n\n", adminSecret, base)
+	}
+	return srv.Serve(ctx, ln)
+}
+
+// sampleDataOnFirstStart generates the built-in datasets (small defaults,
+// seed 1, ending today UTC) when no dataset has any committed file.
+func sampleDataOnFirstStart(ctx context.Context, data string) error {
+	cat, err := datasets.Load(data)
+	if err != nil {
+		return err
+	}
+	st := datasets.NewStore(data)
+	for _, d := range cat.Datasets() {
+		m, err := st.Manifest(d.Name)
+		if err != nil {
+			return err
+		}
+		if len(m.Files) > 0 {
+			return nil
+		}
+	}
+	fmt.Printf("first start: generating the sample datasets in %s …\n", data)
+	started := time.Now()
+	stats, err := gen.Generate(ctx, st, cat, gen.Options{Seed: 1, End: time.Now().UTC().Truncate(24 * time.Hour)})
+	if err != nil {
+		return fmt.Errorf("generate sample data: %w", err)
+	}
+	var rows int64
+	for _, s := range stats {
+		rows += s.Rows
+	}
+	fmt.Printf("first start: %d rows in %d datasets (%.1fs)\n", rows, len(stats), time.Since(started).Seconds())
+	return nil
+}
+
+// adminKeyOnFirstStart creates an admin key named "admin" when the store
+// has no live admin key, and returns its secret ("" when none was made).
+func adminKeyOnFirstStart(ctx context.Context, keys meta.Keys) (string, error) {
+	n, err := keys.CountAdmins(ctx)
+	if err != nil {
+		return "", fmt.Errorf("count admin keys: %w", err)
+	}
+	if n > 0 {
+		return "", nil
+	}
+	secret, _, err := keys.CreateKey(ctx, meta.Key{Name: "admin", Role: meta.RoleAdmin})
+	if err != nil {
+		return "", fmt.Errorf("create the admin key: %w", err)
+	}
+	return secret, nil
+}
+
+// displayAddr is a listen address as a client would dial it: an
+// unspecified host (":8080", "0.0.0.0:8080", "[::]:8080") becomes localhost.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

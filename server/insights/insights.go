@@ -1,0 +1,200 @@
+// Package insights is the Partner Center "insights" programmatic-access
+// API family (SPEC.md §5; shared/reference/partner-center-insights.md §3):
+// the same routes under /insights/v1.1/cmp, /insights/v1/cmp and
+// /insights/v1/mpn, every answer in the family's envelope
+// {value, nextLink, totalCount, message, statusCode, dataRedacted}.
+//
+// This first slice serves GET /ScheduledDataset and
+// GET /ScheduledQueries/testQueryResult; saved queries, reports and
+// executions come with the jobs and schedules.
+package insights
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/quarry/quarry/datasets"
+	"github.com/quarry/quarry/engine"
+	"github.com/quarry/quarry/planner"
+	"github.com/quarry/quarry/server/api"
+)
+
+// Prefixes are the base paths the family answers under; they are aliases.
+var Prefixes = []string{"/insights/v1.1/cmp", "/insights/v1/cmp", "/insights/v1/mpn"}
+
+// Datasets are the canonical names of the datasets the family serves
+// (the commercial-marketplace ISV* datasets and Partner Insights'
+// CustomersAndTenants). Other catalog datasets — energy is account-scoped
+// too — belong to other families and are "Invalid table name" here.
+var Datasets = []string{"usage", "orders", "customers", "revenue", "marketplace_insights",
+	"quality_of_service", "offer_retention", "customers_and_tenants"}
+
+// Public messages of the family.
+const (
+	MsgDatasetsFetched = "Dataset fetched successfully"
+	MsgInvalidTable    = "Invalid table name"
+	MsgMissingValue    = "Null or missing value"
+	MsgInvalidQueryID  = "Invalid QueryId"
+	MsgUnauthorized    = "Unauthorized"
+	MsgUnavailable     = "Service unavailable"
+)
+
+// DefaultTestQueryTimeout is the public API's testQueryResult limit.
+const DefaultTestQueryTimeout = 100 * time.Second
+
+// TestQueryRows is how many rows testQueryResult returns at most.
+const TestQueryRows = 100
+
+// Config holds the family's settings.
+type Config struct {
+	// TestQueryTimeout bounds a testQueryResult run; 0 means
+	// DefaultTestQueryTimeout.
+	TestQueryTimeout time.Duration
+}
+
+// API serves the family.
+type API struct {
+	cfg    Config
+	eng    *engine.Engine
+	served map[string]bool
+}
+
+// New returns the family's handlers over an engine.
+func New(cfg Config, eng *engine.Engine) *API {
+	if cfg.TestQueryTimeout <= 0 {
+		cfg.TestQueryTimeout = DefaultTestQueryTimeout
+	}
+	a := &API{cfg: cfg, eng: eng, served: map[string]bool{}}
+	for _, n := range Datasets {
+		a.served[n] = true
+	}
+	return a
+}
+
+// Routes returns the family's route table entries under one prefix.
+func (a *API) Routes(prefix string) []api.Route {
+	return []api.Route{
+		{Method: fiber.MethodGet, Path: prefix + "/ScheduledDataset", Tag: "insights",
+			Summary: "Get all datasets: each dataset's selectable columns, metrics and date ranges",
+			Params: []api.Param{{Name: "datasetName", In: "query",
+				Description: "only this dataset (name or alias, case-insensitive)"}},
+			Responses: map[int]string{fiber.StatusBadRequest: MsgInvalidTable, fiber.StatusForbidden: "The key has no account scope"},
+			Handler:   a.scheduledDataset, Errors: WriteError},
+		{Method: fiber.MethodGet, Path: prefix + "/ScheduledQueries/testQueryResult", Tag: "insights",
+			Summary: "Try a query: the first 100 rows of a query text or a system query, within 100 s",
+			Params: []api.Param{
+				{Name: "exportQuery", In: "query", Description: "the query text (SELECT … FROM … TIMESPAN …); exclusive with queryId"},
+				{Name: "queryId", In: "query", Description: "a system query's QueryId; exclusive with exportQuery"},
+				{Name: "startTime", In: "query", Description: "with endTime, overrides the query's TIMESPAN (yyyy-MM-ddTHH:mm:ssZ)"},
+				{Name: "endTime", In: "query", Description: "end of the range startTime opens (exclusive)"},
+			},
+			Responses: map[int]string{
+				fiber.StatusBadRequest: "Invalid query syntax, Invalid table name, Incorrect column name, …; `detail` gives the position",
+				fiber.StatusForbidden:  "The key's scope does not cover the dataset",
+			},
+			Handler: a.testQueryResult, Errors: WriteError},
+	}
+}
+
+// Envelope is every answer of the family, success or error.
+type Envelope struct {
+	Value        any     `json:"value"`
+	NextLink     *string `json:"nextLink"`
+	TotalCount   int     `json:"totalCount"`
+	Message      *string `json:"message"`
+	StatusCode   int     `json:"statusCode"`
+	DataRedacted bool    `json:"dataRedacted"`
+	// Detail is Quarry's addition on errors: what is wrong and how to fix
+	// it, with the line and column for query errors.
+	Detail string `json:"detail,omitempty"`
+}
+
+// WriteError renders an error in the family's envelope (api.ErrorWriter).
+func WriteError(c *fiber.Ctx, e *api.Error) error {
+	msg, detail := e.Message, e.Detail
+	if e.Status >= 500 {
+		msg = MsgUnavailable
+		if id := api.RequestID(c); id != "" {
+			detail = strings.TrimPrefix(detail+"; request id "+id, "; ")
+		}
+	}
+	return c.Status(e.Status).JSON(Envelope{Value: []any{}, Message: &msg, StatusCode: e.Status, Detail: detail})
+}
+
+func ok(c *fiber.Ctx, value any, n int, msg *string) error {
+	return c.JSON(Envelope{Value: value, TotalCount: n, Message: msg, StatusCode: fiber.StatusOK})
+}
+
+func badRequest(msg, detail string) *api.Error {
+	return &api.Error{Status: fiber.StatusBadRequest, Code: "bad_request", Message: msg, Detail: detail}
+}
+
+// scheduledDataset answers GET /ScheduledDataset[?datasetName=].
+func (a *API) scheduledDataset(c *fiber.Ctx) error {
+	key := api.KeyFrom(c)
+	name, _ := api.Query(c, "datasetName")
+	name = strings.TrimSpace(name)
+	list := []datasets.Descriptor{}
+	if name != "" {
+		d, display, err := a.dataset(name)
+		if err != nil {
+			return err
+		}
+		if !api.CanRead(key, d) {
+			return forbidden(d)
+		}
+		list = append(list, d.Descriptor(display))
+	} else {
+		for _, n := range Datasets {
+			d, found := a.eng.Catalog().Lookup(n)
+			if found && api.CanRead(key, d) {
+				list = append(list, d.Descriptor(""))
+			}
+		}
+	}
+	msg := MsgDatasetsFetched
+	return ok(c, list, len(list), &msg)
+}
+
+// dataset finds a served dataset by name or alias, case-insensitively,
+// and returns the name to describe it under: the alias as the catalog
+// spells it, or "" (its first alias) when asked by canonical name.
+func (a *API) dataset(name string) (*datasets.Dataset, string, error) {
+	d, found := a.eng.Catalog().Lookup(name)
+	if !found || !a.served[d.Name] {
+		detail := fmt.Sprintf("unknown dataset '%s'", name)
+		if s := datasets.Closest(name, a.names()); s != "" {
+			detail += fmt.Sprintf("; did you mean '%s'?", s)
+		}
+		return nil, "", badRequest(MsgInvalidTable, detail)
+	}
+	for _, al := range d.Aliases {
+		if strings.EqualFold(al, name) {
+			return d, al, nil
+		}
+	}
+	return d, "", nil
+}
+
+// names lists the served datasets' aliases, the names clients use.
+func (a *API) names() []string {
+	var out []string
+	for _, n := range Datasets {
+		if d, found := a.eng.Catalog().Lookup(n); found {
+			out = append(out, d.Aliases...)
+			if len(d.Aliases) == 0 {
+				out = append(out, d.Name)
+			}
+		}
+	}
+	return out
+}
+
+func forbidden(d *datasets.Dataset) *api.Error {
+	return &api.Error{Status: fiber.StatusForbidden, Code: "forbidden", Message: planner.MsgForbidden,
+		Detail: fmt.Sprintf("this key has no %s scope, so it cannot read dataset %s; use a key created with --%s",
+			d.TenantScope, d.Descriptor("").DatasetName, d.TenantScope)}
+}
