@@ -84,6 +84,7 @@ type Keys interface {
 // Store is the whole metadata store.
 type Store interface {
 	Keys
+	Jobs
 	// Ping checks the store answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -34,6 +34,28 @@ var migrations = []migration{
 		);
 		CREATE INDEX keys_created ON keys (created_at);
 	`},
+	{name: "jobs", sql: `
+		CREATE TABLE jobs (
+			id           TEXT PRIMARY KEY,
+			kind         TEXT NOT NULL,
+			owner        TEXT NOT NULL DEFAULT '',  -- key id
+			tenant       TEXT NOT NULL DEFAULT '',  -- scope string of per-tenant limits; '' = admin
+			state        TEXT NOT NULL CHECK (state IN ('enqueued', 'running', 'completed', 'failed', 'cancelled', 'expired')),
+			error        TEXT NOT NULL DEFAULT '',
+			request      TEXT,                      -- JSON the kind's handler rebuilds the work from
+			result_path  TEXT NOT NULL DEFAULT '',
+			result_rows  INTEGER NOT NULL DEFAULT 0,
+			result_bytes INTEGER NOT NULL DEFAULT 0,
+			attempts     INTEGER NOT NULL DEFAULT 0,
+			created_at   TEXT NOT NULL,
+			started_at   TEXT,
+			finished_at  TEXT,
+			expires_at   TEXT
+		);
+		CREATE INDEX jobs_state ON jobs (state, created_at);
+		CREATE INDEX jobs_tenant ON jobs (tenant, state);
+		CREATE INDEX jobs_owner ON jobs (owner, created_at);
+	`},
 }
 
 // SchemaVersion is the schema version this build writes: the number of
