@@ -261,3 +261,36 @@ func TestTimeoutAndCancel(t *testing.T) {
 		t.Fatal("cancelled export succeeded")
 	}
 }
+
+// A window with partial days keeps its time predicate; a whole-day window
+// relies on the day files alone. Both agree with the oracle.
+func TestPartialAndWholeDayWindows(t *testing.T) {
+	e, dir := openTiny(t, engine.Config{})
+	at := func(s string) *time.Time { tm, _ := time.Parse(time.RFC3339, s); return &tm }
+	q, _ := parser.ParseQuery("SELECT org, n FROM tiny")
+	cases := []struct {
+		start, end string
+		timeFilter bool
+	}{
+		{"2026-11-20T10:00:00Z", "2026-11-21T05:00:00Z", true},
+		{"2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z", false},
+	}
+	for _, c := range cases {
+		p, err := planner.FromQuery(q, e.Catalog(), planner.Options{Now: e.Now(), Scope: planner.Scope{Admin: true}, Start: at(c.start), End: at(c.end)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sql, err := e.Compile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := strings.Contains(sql.Text, `"ts" >=`); has != c.timeFilter {
+			t.Errorf("[%s, %s): time predicate present = %v, want %v\n%s", c.start, c.end, has, c.timeFilter, sql.Text)
+		}
+		got := resultRows(t, must(e.Run(context.Background(), p)))
+		want := oracle(t, e.DB(), dir, "SELECT org, max(n) FROM TINY WHERE ts >= CAST($1 AS TIMESTAMP) AND ts < CAST($2 AS TIMESTAMP) GROUP BY 1 ORDER BY 1", c.start[:19], c.end[:19])
+		if !reflect.DeepEqual(sorted(got), want) {
+			t.Errorf("[%s, %s): got %v, want %v", c.start, c.end, got, want)
+		}
+	}
+}
