@@ -6,8 +6,8 @@
 //	go test -tags duckdb_arrow -run '^$' -bench . ./bench/
 //
 // QUARRY_BENCH_ROWS sets the rows per dataset (default 10,000,000),
-// QUARRY_BENCH_DAYS the days they span (default 90, one file per day, the
-// layout of ARCHITECTURE.md's table) and QUARRY_BENCH_DIR where the
+// QUARRY_BENCH_DAYS the days they span (default 400, one file per day, as
+// `quarry gen` writes by default) and QUARRY_BENCH_DIR where the
 // generated data is kept between runs (default
 // $TMPDIR/quarry-bench-<rows>-<days>d).
 package bench

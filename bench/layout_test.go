@@ -28,14 +28,14 @@ var (
 )
 
 // benchDays is the span of the generated data: QUARRY_BENCH_DAYS, default
-// 90 day files (the layout ARCHITECTURE.md's table was measured on).
+// 400 day files, as `quarry gen` writes by default.
 func benchDays() int {
 	if s := os.Getenv("QUARRY_BENCH_DAYS"); s != "" {
 		if n, err := strconv.Atoi(s); err == nil && n > 0 {
 			return n
 		}
 	}
-	return 90
+	return 400
 }
 
 func benchRows() int64 {
