@@ -50,13 +50,9 @@ func runGen(ctx context.Context, args []string) error {
 		if n = strings.TrimSpace(n); n == "" {
 			continue
 		}
-		d, ok := cat.Lookup(n)
-		if !ok {
-			msg := fmt.Sprintf("unknown dataset %q", n)
-			if s := cat.Suggest(n); s != "" {
-				msg += fmt.Sprintf("; did you mean %q?", s)
-			}
-			return usageError{msg}
+		d, err := lookupDataset(cat, n)
+		if err != nil {
+			return err
 		}
 		list = append(list, d.Name)
 	}
@@ -98,13 +94,9 @@ func runIngest(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, ok := cat.Lookup(name)
-	if !ok {
-		msg := fmt.Sprintf("unknown dataset %q", name)
-		if s := cat.Suggest(name); s != "" {
-			msg += fmt.Sprintf("; did you mean %q?", s)
-		}
-		return usageError{msg}
+	d, err := lookupDataset(cat, name)
+	if err != nil {
+		return err
 	}
 	store := datasets.NewStore(data)
 	failed := 0
@@ -122,6 +114,20 @@ func runIngest(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d of %d files rejected", failed, len(files))
 	}
 	return nil
+}
+
+// lookupDataset finds a dataset by name or alias; an unknown name is a
+// usage error with the closest name as a hint.
+func lookupDataset(cat *datasets.Catalog, name string) (*datasets.Dataset, error) {
+	d, ok := cat.Lookup(name)
+	if !ok {
+		msg := fmt.Sprintf("unknown dataset %q", name)
+		if s := cat.Suggest(name); s != "" {
+			msg += fmt.Sprintf("; did you mean %q?", s)
+		}
+		return nil, usageError{msg}
+	}
+	return d, nil
 }
 
 func runVersion(ctx context.Context, args []string) error {
