@@ -38,6 +38,9 @@ type Config struct {
 	QueryTimeout time.Duration
 	// Clock gives "now" for relative time ranges; nil means time.Now.
 	Clock func() time.Time
+	// OnQuery, if set, is told how long each query ran: op is "run" (from
+	// start until the result is closed) or "export". It must not block.
+	OnQuery func(op string, elapsed time.Duration, err error)
 }
 
 // DefaultQueryTimeout bounds a query when Config.QueryTimeout is 0.
@@ -187,13 +190,20 @@ type Result struct {
 	conn    *sql.Conn
 	cancel  context.CancelFunc
 	started time.Time
+	onQuery func(string, time.Duration, error)
 }
+
+// Elapsed is the time since the query started.
+func (r *Result) Elapsed() time.Duration { return time.Since(r.started) }
 
 // Schema is the result's Arrow schema.
 func (r *Result) Schema() *arrow.Schema { return r.Reader.Schema() }
 
 // Close releases the reader and its connection.
 func (r *Result) Close() error {
+	if r.onQuery != nil {
+		r.onQuery("run", r.Elapsed(), r.Reader.Err())
+	}
 	r.Reader.Release()
 	r.cancel()
 	return r.conn.Close()
@@ -232,7 +242,7 @@ func (e *Engine) RunSQL(ctx context.Context, q planner.SQL) (*Result, error) {
 		return nil, e.wrap(ctx, err)
 	}
 	slog.Debug("query started", "sql", q.Text, "args", len(q.Args))
-	return &Result{Reader: rr, SQL: q, conn: conn, cancel: cancel, started: started}, nil
+	return &Result{Reader: rr, SQL: q, conn: conn, cancel: cancel, started: started, onQuery: e.cfg.OnQuery}, nil
 }
 
 func (e *Engine) wrap(ctx context.Context, err error) error {

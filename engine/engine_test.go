@@ -294,3 +294,22 @@ func TestPartialAndWholeDayWindows(t *testing.T) {
 		}
 	}
 }
+
+func TestOnQueryReportsEachQuery(t *testing.T) {
+	var ops []string
+	e, _ := openTiny(t, engine.Config{OnQuery: func(op string, d time.Duration, err error) {
+		if d <= 0 {
+			t.Errorf("%s: elapsed %s", op, d)
+		}
+		ops = append(ops, fmt.Sprintf("%s:%v", op, err == nil))
+	}})
+	p := plan(t, e, "SELECT org, v FROM tiny TIMESPAN LIFETIME", planner.Scope{Admin: true})
+	resultRows(t, must(e.Run(context.Background(), p)))
+	if _, err := e.Export(context.Background(), p, engine.CSV, filepath.Join(t.TempDir(), "x.csv")); err != nil {
+		t.Fatal(err)
+	}
+	e.ExportSQL(context.Background(), planner.SQL{Text: "SELECT CAST('x' AS INTEGER)"}, engine.CSV, filepath.Join(t.TempDir(), "y.csv"))
+	if got := strings.Join(ops, " "); got != "run:true export:true export:false" {
+		t.Errorf("OnQuery saw %q", got)
+	}
+}

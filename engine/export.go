@@ -108,6 +108,9 @@ func (e *Engine) ExportSQL(ctx context.Context, q planner.SQL, f Format, path st
 	started := time.Now()
 	stmt := "COPY (" + q.Text + ") TO " + quoteString(tmpName) + " (" + opts + ")"
 	res, err := e.db.ExecContext(ctx, stmt, q.Args...)
+	if e.cfg.OnQuery != nil {
+		e.cfg.OnQuery("export", time.Since(started), err)
+	}
 	if err != nil {
 		return ExportStats{}, e.wrap(ctx, err)
 	}

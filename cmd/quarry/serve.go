@@ -46,7 +46,21 @@ func runServe(ctx context.Context, args []string) error {
 	if err := sampleDataOnFirstStart(ctx, data); err != nil {
 		return err
 	}
-	eng, err := engine.Open(ctx, engine.Config{DataDir: data})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	queryTime := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "quarry_duckdb_query_seconds",
+		Help:    "Time DuckDB spent on a query: run (until the result is closed) or export.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+	}, []string{"op", "outcome"})
+	reg.MustRegister(queryTime)
+	eng, err := engine.Open(ctx, engine.Config{DataDir: data, OnQuery: func(op string, d time.Duration, err error) {
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		}
+		queryTime.WithLabelValues(op, outcome).Observe(d.Seconds())
+	}})
 	if err != nil {
 		return err
 	}
@@ -61,8 +75,6 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := server.New(server.Config{
 		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version,
 	}, server.Deps{Engine: eng, Keys: store, Ready: store.Ping, Registry: reg, Logger: slog.Default()})
