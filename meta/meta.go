@@ -1,7 +1,7 @@
-// Package meta is Quarry's metadata store: API keys now; saved queries,
-// reports, executions and jobs as the API issues land. The interfaces are
-// what the rest of Quarry uses, so a shared database can replace the
-// embedded implementation later.
+// Package meta is Quarry's metadata store: API keys, jobs and saved
+// queries now; reports and executions as the API issues land. The
+// interfaces are what the rest of Quarry uses, so a shared database can
+// replace the embedded implementation later.
 //
 // # Why SQLite and not DuckDB
 //
@@ -85,6 +85,7 @@ type Keys interface {
 type Store interface {
 	Keys
 	Jobs
+	Queries
 	// Ping checks the store answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

@@ -56,6 +56,21 @@ var migrations = []migration{
 		CREATE INDEX jobs_tenant ON jobs (tenant, state);
 		CREATE INDEX jobs_owner ON jobs (owner, created_at);
 	`},
+	{name: "queries", sql: `
+		CREATE TABLE queries (
+			id          TEXT PRIMARY KEY,           -- lower-case UUID, the public QueryId
+			name        TEXT NOT NULL,
+			description TEXT NOT NULL DEFAULT '',
+			query       TEXT NOT NULL,              -- the query text as given
+			owner       TEXT NOT NULL DEFAULT '',   -- id of the key that created it
+			user_id     TEXT NOT NULL DEFAULT '',   -- the key's user
+			tenant      TEXT NOT NULL DEFAULT '',   -- the key's scope string; '' = admin
+			created_at  TEXT NOT NULL,
+			modified_at TEXT
+		);
+		CREATE INDEX queries_principal ON queries (tenant, user_id, created_at);
+		CREATE INDEX queries_owner ON queries (owner, created_at);
+	`},
 }
 
 // SchemaVersion is the schema version this build writes: the number of

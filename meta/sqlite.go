@@ -91,11 +91,36 @@ func Open(ctx context.Context, dataDir string) (*SQLite, error) {
 		return nil, fmt.Errorf("metadata store %s: %w", path, err)
 	}
 	s := &SQLite{db: db, path: path}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateRetrying(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("metadata store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// migrateRetrying runs migrate, retrying while SQLite answers SQLITE_BUSY
+// for up to BusyTimeout. Two processes opening a new database at once can
+// get SQLITE_BUSY without the busy handler waiting: switching the file to
+// WAL takes an exclusive lock that busy_timeout does not cover.
+func (s *SQLite) migrateRetrying(ctx context.Context) error {
+	deadline := time.Now().Add(BusyTimeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := s.migrate(ctx)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("migrate: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (any extended code).
+func isBusy(err error) bool {
+	var e interface{ Code() int }
+	return errors.As(err, &e) && e.Code()&0xff == 5
 }
 
 // Path is the database file's path.

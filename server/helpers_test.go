@@ -66,8 +66,11 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// fakeKeys is an in-memory meta.Keys.
+// fakeKeys is an in-memory meta.Keys. Its embedded meta.Queries (a real
+// SQLite store in the test's temp dir, set by startServer) makes it the
+// saved-query store too, as the metadata store is in `quarry serve`.
 type fakeKeys struct {
+	meta.Queries
 	mu   sync.Mutex
 	keys map[string]meta.Key // by secret hash
 	n    int
@@ -172,12 +175,31 @@ type serverSetup struct {
 	cfg   Config
 	ready func(context.Context) error
 	opts  []Option
+	// queries is the saved-query store; nil means a new SQLite store in
+	// the test's temp dir.
+	queries meta.Queries
+}
+
+// openQueries opens a metadata store in the test's temp dir, for its
+// saved queries.
+func openQueries(t *testing.T) meta.Queries {
+	t.Helper()
+	st, err := meta.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func startServer(t *testing.T, setup serverSetup) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	keys := newFakeKeys()
+	keys.Queries = setup.queries
+	if keys.Queries == nil {
+		keys.Queries = openQueries(t)
+	}
 	admin, _, err := keys.CreateKey(ctx, meta.Key{Name: "admin", Role: meta.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)

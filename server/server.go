@@ -171,7 +171,7 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 	s.app.Use(s.recovery, s.requestID, s.accessLog, s.observe, s.bodyLimit)
 
 	s.routes = append(s.opsRoutes(), s.apiRoutes()...)
-	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout}, deps.Engine)
+	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout, Queries: insights.QueriesOf(deps.Keys)}, deps.Engine)
 	for _, prefix := range insights.Prefixes {
 		s.routes = append(s.routes, ins.Routes(prefix)...)
 	}

@@ -4,8 +4,9 @@
 // /insights/v1/mpn, every answer in the family's envelope
 // {value, nextLink, totalCount, message, statusCode, dataRedacted}.
 //
-// This first slice serves GET /ScheduledDataset and
-// GET /ScheduledQueries/testQueryResult; saved queries, reports and
+// It serves GET /ScheduledDataset, the saved report queries
+// (POST|GET /ScheduledQueries, DELETE /ScheduledQueries/{queryId}; see
+// queries.go) and GET /ScheduledQueries/testQueryResult; reports and
 // executions come with the jobs and schedules.
 package insights
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/quarry/quarry/datasets"
 	"github.com/quarry/quarry/engine"
+	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/planner"
 	"github.com/quarry/quarry/server/api"
 )
@@ -38,6 +40,14 @@ const (
 	MsgInvalidTable    = "Invalid table name"
 	MsgMissingValue    = "Null or missing value"
 	MsgInvalidQueryID  = "Invalid QueryId"
+	MsgNoItem          = "No item found with given filters"
+	MsgQueryCreated    = "Query created successfully"
+	MsgQueriesFetched  = "Queries fetched successfully"
+	MsgQueryDeleted    = "Query deleted successfully"
+	MsgQueryQuota      = "Number of queries exceeded. Delete few queries before creating new queries"
+	MsgQueryLength     = "Invalid query parameters for creation - Limit Name and Description length to 256 characters or less"
+	MsgSystemQuery     = "Invalid QueryId - system queries cannot be deleted"
+	MsgInvalidBody     = "Invalid request payload"
 	MsgUnauthorized    = "Unauthorized"
 	MsgUnavailable     = "Service unavailable"
 )
@@ -48,11 +58,29 @@ const DefaultTestQueryTimeout = 100 * time.Second
 // TestQueryRows is how many rows testQueryResult returns at most.
 const TestQueryRows = 100
 
+// DefaultMaxQueriesPerUser is the public API's quota of saved queries.
+const DefaultMaxQueriesPerUser = 100
+
 // Config holds the family's settings.
 type Config struct {
 	// TestQueryTimeout bounds a testQueryResult run; 0 means
 	// DefaultTestQueryTimeout.
 	TestQueryTimeout time.Duration
+	// Queries stores saved queries; nil means the saved-query routes
+	// answer 500 "Service unavailable" (and testQueryResult takes system
+	// query ids only).
+	Queries meta.Queries
+	// MaxQueriesPerUser caps the saved queries of one user (tenant and
+	// user, see meta.Query); 0 means DefaultMaxQueriesPerUser.
+	MaxQueriesPerUser int
+}
+
+// QueriesOf returns v's saved-query store when v has one (the metadata
+// store, which the server receives as its key store), else nil: the
+// server wires Config.Queries with it.
+func QueriesOf(v any) meta.Queries {
+	q, _ := v.(meta.Queries)
+	return q
 }
 
 // API serves the family.
@@ -66,6 +94,9 @@ type API struct {
 func New(cfg Config, eng *engine.Engine) *API {
 	if cfg.TestQueryTimeout <= 0 {
 		cfg.TestQueryTimeout = DefaultTestQueryTimeout
+	}
+	if cfg.MaxQueriesPerUser <= 0 {
+		cfg.MaxQueriesPerUser = DefaultMaxQueriesPerUser
 	}
 	a := &API{cfg: cfg, eng: eng, served: map[string]bool{}}
 	for _, n := range Datasets {
@@ -87,7 +118,7 @@ func (a *API) Routes(prefix string) []api.Route {
 			Summary: "Try a query: the first 100 rows of a query text or a system query, within 100 s",
 			Params: []api.Param{
 				{Name: "exportQuery", In: "query", Description: "the query text (SELECT … FROM … TIMESPAN …); exclusive with queryId"},
-				{Name: "queryId", In: "query", Description: "a system query's QueryId; exclusive with exportQuery"},
+				{Name: "queryId", In: "query", Description: "a system query's or one of your saved queries' QueryId; exclusive with exportQuery"},
 				{Name: "startTime", In: "query", Description: "with endTime, overrides the query's TIMESPAN (yyyy-MM-ddTHH:mm:ssZ)"},
 				{Name: "endTime", In: "query", Description: "end of the range startTime opens (exclusive)"},
 			},
@@ -96,6 +127,37 @@ func (a *API) Routes(prefix string) []api.Route {
 				fiber.StatusForbidden:  "The key's scope does not cover the dataset",
 			},
 			Handler: a.testQueryResult, Errors: WriteError},
+		{Method: fiber.MethodPost, Path: prefix + "/ScheduledQueries", Tag: "insights",
+			Summary: "Create report query: save a query text under a new QueryId",
+			Description: "Body {\"Name\" (required), \"Description\", \"Query\" (required)}, field names in any case. " +
+				"The query must parse and plan over the datasets the key may read. At most 100 queries per user.",
+			Responses: map[int]string{
+				fiber.StatusBadRequest: MsgMissingValue + ", Invalid query syntax, Invalid table name, Incorrect column name, " +
+					MsgQueryQuota + ", …; `detail` gives the position of query errors",
+				fiber.StatusForbidden: "The key's scope does not cover the query's dataset",
+			},
+			Handler: a.createQuery, Errors: WriteError},
+		{Method: fiber.MethodGet, Path: prefix + "/ScheduledQueries", Tag: "insights",
+			Summary: "Get report queries: the system queries and your saved queries",
+			Params: []api.Param{
+				{Name: "queryId", In: "query", Description: "only this query"},
+				{Name: "queryName", In: "query", Description: "only queries of this name (case-insensitive)"},
+				{Name: "includeSystemQueries", In: "query", Type: "boolean", Description: "list system queries too (default true)"},
+				{Name: "includeOnlySystemQueries", In: "query", Type: "boolean", Description: "list system queries only (default false)"},
+			},
+			Responses: map[int]string{
+				fiber.StatusBadRequest: MsgInvalidQueryID + " (not a UUID), invalid boolean parameters",
+				fiber.StatusNotFound:   MsgNoItem + " (a queryId or queryName filter matched nothing)",
+			},
+			Handler: a.listQueries, Errors: WriteError},
+		{Method: fiber.MethodDelete, Path: prefix + "/ScheduledQueries/:queryId", Tag: "insights",
+			Summary: "Delete report query: delete one of your saved queries and return it",
+			Params:  []api.Param{{Name: "queryId", In: "path", Required: true, Description: "the saved query's QueryId"}},
+			Responses: map[int]string{
+				fiber.StatusBadRequest: MsgInvalidQueryID + " (not a UUID); " + MsgSystemQuery,
+				fiber.StatusNotFound:   MsgNoItem,
+			},
+			Handler: a.deleteQuery, Errors: WriteError},
 	}
 }
 

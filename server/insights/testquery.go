@@ -41,11 +41,10 @@ func (a *API) testQueryResult(c *fiber.Ctx) error {
 	case text == "" && id == "":
 		return badRequest(MsgMissingValue, "pass exportQuery=<query text> or queryId=<QueryId>")
 	case id != "":
-		sq, found := datasets.SystemQueryByID(id)
-		if !found {
-			return badRequest(MsgInvalidQueryID, fmt.Sprintf("no system query has QueryId '%s'", id))
+		var err error
+		if text, err = a.queryText(c, id); err != nil {
+			return err
 		}
-		text = sq.Query
 	}
 	opt := planner.Options{Now: a.eng.Now(), Scope: api.KeyFrom(c).Scope(), MaxLimit: TestQueryRows}
 	var err error
@@ -56,18 +55,10 @@ func (a *API) testQueryResult(c *fiber.Ctx) error {
 		return err
 	}
 
-	q, err := parser.ParseQuery(text)
-	if err != nil {
-		return queryError(err)
-	}
-	if d, found := a.eng.Catalog().Lookup(q.From.Name); found && !a.served[d.Name] {
-		return badRequest(planner.MsgInvalidTable, fmt.Sprintf("%s: dataset '%s' is not served by the insights API; use one of %s",
-			q.From.Pos, q.From.Name, strings.Join(a.names(), ", ")))
-	}
 	opt.MaxLimit = 0 // a LIMIT over 100 is allowed; only 100 rows come back
-	p, err := planner.FromQuery(q, a.eng.Catalog(), opt)
+	p, err := a.plan(text, opt)
 	if err != nil {
-		return queryError(err)
+		return err
 	}
 	if p.Limit == 0 || p.Limit > TestQueryRows {
 		p.Limit = TestQueryRows
@@ -80,6 +71,46 @@ func (a *API) testQueryResult(c *fiber.Ctx) error {
 		return a.runError(ctx, err)
 	}
 	return ok(c, rows, len(rows), nil)
+}
+
+// queryText resolves testQueryResult's queryId: a system query, or a
+// saved query the caller may see; anything else is "Invalid QueryId", so
+// another tenant's id cannot be told from an unknown one.
+func (a *API) queryText(c *fiber.Ctx, id string) (string, error) {
+	if sq, found := datasets.SystemQueryByID(id); found {
+		return sq.Query, nil
+	}
+	invalid := badRequest(MsgInvalidQueryID, fmt.Sprintf("no system query and none of your queries has QueryId '%s'", id))
+	if a.cfg.Queries == nil {
+		return "", invalid
+	}
+	q, err := a.userQuery(c, id)
+	if err != nil {
+		if e := api.AsError(err); e.Status == fiber.StatusNotFound {
+			return "", invalid
+		}
+		return "", err
+	}
+	return q.Query, nil
+}
+
+// plan parses a query text and plans it over the catalog with opt (the
+// caller's scope and clock): the check a saved query passes at creation
+// and every run goes through. Errors are the family's (see queryError).
+func (a *API) plan(text string, opt planner.Options) (*planner.Plan, error) {
+	q, err := parser.ParseQuery(text)
+	if err != nil {
+		return nil, queryError(err)
+	}
+	if d, found := a.eng.Catalog().Lookup(q.From.Name); found && !a.served[d.Name] {
+		return nil, badRequest(planner.MsgInvalidTable, fmt.Sprintf("%s: dataset '%s' is not served by the insights API; use one of %s",
+			q.From.Pos, q.From.Name, strings.Join(a.names(), ", ")))
+	}
+	p, err := planner.FromQuery(q, a.eng.Catalog(), opt)
+	if err != nil {
+		return nil, queryError(err)
+	}
+	return p, nil
 }
 
 func timeParam(c *fiber.Ctx, name string) (*time.Time, error) {
