@@ -86,6 +86,8 @@ type Store interface {
 	Keys
 	Jobs
 	Queries
+	Reports
+	Executions
 	// Ping checks the store answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

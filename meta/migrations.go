@@ -71,6 +71,50 @@ var migrations = []migration{
 		CREATE INDEX queries_principal ON queries (tenant, user_id, created_at);
 		CREATE INDEX queries_owner ON queries (owner, created_at);
 	`},
+	{name: "reports and executions", sql: `
+		CREATE TABLE reports (
+			id                  TEXT PRIMARY KEY,          -- lower-case UUID, the public reportId
+			name                TEXT NOT NULL,
+			description         TEXT NOT NULL DEFAULT '',
+			query_id            TEXT NOT NULL,
+			query               TEXT NOT NULL,             -- snapshot of the query text at creation
+			owner               TEXT NOT NULL DEFAULT '',  -- id of the key that created it
+			user_id             TEXT NOT NULL DEFAULT '',
+			tenant              TEXT NOT NULL DEFAULT '',  -- the key's scope string; '' = admin
+			scope               TEXT NOT NULL DEFAULT '{}',-- JSON planner.Scope every execution runs with
+			created_at          TEXT NOT NULL,
+			modified_at         TEXT,
+			start_time          TEXT,
+			recurrence_interval INTEGER NOT NULL DEFAULT 0,
+			recurrence_count    INTEGER,
+			end_time            TEXT,
+			format              TEXT NOT NULL CHECK (format IN ('csv', 'tsv')),
+			callback_url        TEXT NOT NULL DEFAULT '',
+			callback_method     TEXT NOT NULL DEFAULT 'POST',
+			execute_now         INTEGER NOT NULL DEFAULT 0,
+			query_start_time    TEXT,
+			query_end_time      TEXT,
+			status              TEXT NOT NULL CHECK (status IN ('Active', 'Paused', 'Inactive'))
+		);
+		CREATE INDEX reports_principal ON reports (tenant, user_id, status, created_at);
+		CREATE TABLE executions (
+			id           TEXT PRIMARY KEY,                -- lower-case UUID, the public executionId
+			report_id    TEXT NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+			job_id       TEXT NOT NULL DEFAULT '',
+			status       TEXT NOT NULL CHECK (status IN ('Pending', 'Running', 'Paused', 'Completed', 'Failed')),
+			error        TEXT NOT NULL DEFAULT '',
+			scheduled_at TEXT NOT NULL,
+			started_at   TEXT,
+			finished_at  TEXT,
+			result_path  TEXT NOT NULL DEFAULT '',
+			result_rows  INTEGER NOT NULL DEFAULT 0,
+			result_bytes INTEGER NOT NULL DEFAULT 0,
+			expires_at   TEXT,                            -- reportExpiryTime: when the download link expires
+			created_at   TEXT NOT NULL
+		);
+		CREATE INDEX executions_report ON executions (report_id, created_at);
+		CREATE INDEX executions_job ON executions (job_id);
+	`},
 }
 
 // SchemaVersion is the schema version this build writes: the number of

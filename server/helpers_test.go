@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -22,6 +23,7 @@ import (
 	"github.com/quarry/quarry/datasets"
 	"github.com/quarry/quarry/datasets/gen"
 	"github.com/quarry/quarry/engine"
+	"github.com/quarry/quarry/engine/jobs"
 	"github.com/quarry/quarry/meta"
 )
 
@@ -71,6 +73,8 @@ func runTests(m *testing.M) int {
 // saved-query store too, as the metadata store is in `quarry serve`.
 type fakeKeys struct {
 	meta.Queries
+	meta.Reports
+	meta.Executions
 	mu   sync.Mutex
 	keys map[string]meta.Key // by secret hash
 	n    int
@@ -163,12 +167,17 @@ func (s *syncBuffer) String() string {
 // testServer is a running server on loopback with its keys.
 type testServer struct {
 	*Server
-	URL    string
-	Keys   *fakeKeys
-	Log    *syncBuffer
-	Admin  string // secret of an admin key
-	stop   context.CancelFunc
-	served chan error
+	URL   string
+	Keys  *fakeKeys
+	Log   *syncBuffer
+	Admin string // secret of an admin key
+	// Jobs is the job queue of report executions (over Store), started
+	// unless serverSetup.holdJobs; SigningKey signs download links.
+	Jobs       *jobs.Queue
+	Store      *meta.SQLite
+	SigningKey []byte
+	stop       context.CancelFunc
+	served     chan error
 }
 
 type serverSetup struct {
@@ -176,13 +185,15 @@ type serverSetup struct {
 	ready func(context.Context) error
 	opts  []Option
 	// queries is the saved-query store; nil means a new SQLite store in
-	// the test's temp dir.
+	// the test's temp dir, which also stores reports and runs the jobs.
 	queries meta.Queries
+	// holdJobs leaves the job queue stopped (the test starts it).
+	holdJobs bool
 }
 
 // openQueries opens a metadata store in the test's temp dir, for its
 // saved queries.
-func openQueries(t *testing.T) meta.Queries {
+func openQueries(t *testing.T) *meta.SQLite {
 	t.Helper()
 	st, err := meta.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -197,8 +208,19 @@ func startServer(t *testing.T, setup serverSetup) *testServer {
 	ctx := context.Background()
 	keys := newFakeKeys()
 	keys.Queries = setup.queries
+	store, _ := setup.queries.(*meta.SQLite)
 	if keys.Queries == nil {
-		keys.Queries = openQueries(t)
+		store = openQueries(t)
+		keys.Queries = store
+	}
+	var queue *jobs.Queue
+	if store != nil {
+		keys.Reports, keys.Executions = store, store
+		queue = jobs.New(store, t.TempDir(), jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond})
+	}
+	signingKey := make([]byte, 32)
+	if _, err := rand.Read(signingKey); err != nil {
+		t.Fatal(err)
 	}
 	admin, _, err := keys.CreateKey(ctx, meta.Key{Name: "admin", Role: meta.RoleAdmin})
 	if err != nil {
@@ -206,7 +228,7 @@ func startServer(t *testing.T, setup serverSetup) *testServer {
 	}
 	logs := &syncBuffer{}
 	srv := New(setup.cfg, Deps{
-		Engine: testEngine, Keys: keys, Ready: setup.ready,
+		Engine: testEngine, Keys: keys, Ready: setup.ready, Jobs: queue, SigningKey: signingKey,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}, setup.opts...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -215,7 +237,22 @@ func startServer(t *testing.T, setup serverSetup) *testServer {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	ts := &testServer{Server: srv, URL: "http://" + ln.Addr().String(), Keys: keys, Log: logs, Admin: admin,
-		stop: stop, served: make(chan error, 1)}
+		Jobs: queue, Store: store, SigningKey: signingKey, stop: stop, served: make(chan error, 1)}
+	if queue != nil {
+		// Registered before the server's cleanup, so it runs after it.
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := queue.Stop(sctx); err != nil {
+				t.Errorf("jobs Stop: %v", err)
+			}
+		})
+		if !setup.holdJobs {
+			if err := queue.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	go func() { ts.served <- srv.Serve(sctx, ln) }()
 	t.Cleanup(func() {
 		stop()

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quarry/quarry/engine"
+	"github.com/quarry/quarry/engine/jobs"
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/server/api"
 	"github.com/quarry/quarry/server/insights"
@@ -67,6 +68,9 @@ type Config struct {
 	// TestQueryTimeout bounds the insights testQueryResult run; 0 means
 	// insights.DefaultTestQueryTimeout (100 s, the public API's limit).
 	TestQueryTimeout time.Duration
+	// ReportLinkTTL is how long a report's download link lives; 0 means
+	// insights.DefaultLinkTTL (7 days).
+	ReportLinkTTL time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -105,6 +109,12 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Logger is the access and error log; nil means slog.Default().
 	Logger *slog.Logger
+	// Jobs is the job queue report executions run on; New registers the
+	// insights report kind on it, so start it after New. Nil: ExecuteNow
+	// reports answer 500.
+	Jobs *jobs.Queue
+	// SigningKey signs report download links (insights.LoadOrCreateSigningKey).
+	SigningKey []byte
 }
 
 // Option changes a Server at construction.
@@ -171,10 +181,17 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 	s.app.Use(s.recovery, s.requestID, s.accessLog, s.observe, s.bodyLimit)
 
 	s.routes = append(s.opsRoutes(), s.apiRoutes()...)
-	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout, Queries: insights.QueriesOf(deps.Keys)}, deps.Engine)
+	reports, executions := insights.ReportsOf(deps.Keys)
+	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout, Queries: insights.QueriesOf(deps.Keys),
+		Reports: reports, Executions: executions, SigningKey: deps.SigningKey, PublicURL: cfg.PublicURL,
+		LinkTTL: cfg.ReportLinkTTL}, deps.Engine)
+	if deps.Jobs != nil {
+		ins.AttachJobs(deps.Jobs)
+	}
 	for _, prefix := range insights.Prefixes {
 		s.routes = append(s.routes, ins.Routes(prefix)...)
 	}
+	s.routes = append(s.routes, ins.DownloadRoutes()...)
 	s.routes = append(s.routes, s.extra...)
 	for i := range s.routes {
 		s.register(&s.routes[i])

@@ -14,8 +14,10 @@ import (
 	"github.com/quarry/quarry/datasets"
 	"github.com/quarry/quarry/datasets/gen"
 	"github.com/quarry/quarry/engine"
+	"github.com/quarry/quarry/engine/jobs"
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/server"
+	"github.com/quarry/quarry/server/insights"
 )
 
 // runServe is `quarry serve`: every API family on one port until SIGINT or
@@ -31,6 +33,8 @@ func runServe(ctx context.Context, args []string) error {
 	fs.StringVar(&publicURL, "public-url", "", "base URL clients reach the server at, for links it hands out (default: from each request's Host)")
 	fs.DurationVar(&shutdown, "shutdown-timeout", server.DefaultShutdownTimeout, "on SIGINT/SIGTERM, how long in-flight requests may run before they are cancelled")
 	fs.IntVar(&bodyLimit, "body-limit", server.DefaultBodyLimit, "largest request body accepted, in bytes (larger: 413)")
+	var linkTTL time.Duration
+	fs.DurationVar(&linkTTL, "report-link-ttl", insights.DefaultLinkTTL, "how long a report's signed download link (reportAccessSecureLink) lives")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: quarry serve [--addr :8080] [--data DIR] [flags]")
 		fs.PrintDefaults()
@@ -75,9 +79,16 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 
+	signingKey, err := insights.LoadOrCreateSigningKey(data)
+	if err != nil {
+		return err
+	}
+	// Results live as long as their links (at least the default week).
+	queue := jobs.New(store, data, jobs.Config{ResultTTL: max(linkTTL, jobs.DefaultResultTTL)})
 	srv := server.New(server.Config{
-		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version,
-	}, server.Deps{Engine: eng, Keys: store, Ready: store.Ping, Registry: reg, Logger: slog.Default()})
+		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version, ReportLinkTTL: linkTTL,
+	}, server.Deps{Engine: eng, Keys: store, Ready: store.Ping, Registry: reg, Logger: slog.Default(),
+		Jobs: queue, SigningKey: signingKey})
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -96,7 +107,20 @@ func runServe(ctx context.Context, args []string) error {
 		fmt.Printf("\nadmin API key (shown once; it is stored hashed and cannot be shown again):\n  %s\n", adminSecret)
 		fmt.Printf("try:\n  curl -H 'Authorization: Bearer %s' %s/insights/v1.1/cmp/ScheduledDataset\n\n", adminSecret, base)
 	}
-	return srv.Serve(ctx, ln)
+	// The queue runs until Serve has returned: requests in flight during
+	// the shutdown may still queue executions. Stop hands running jobs
+	// back to the queue for the next start.
+	if err := queue.Start(context.WithoutCancel(ctx)); err != nil {
+		ln.Close()
+		return err
+	}
+	serveErr := srv.Serve(ctx, ln)
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdown)
+	defer cancel()
+	if err := queue.Stop(stopCtx); err != nil {
+		slog.Default().Error("stopping the job queue", "err", err)
+	}
+	return serveErr
 }
 
 // sampleDataOnFirstStart generates the built-in datasets (small defaults,

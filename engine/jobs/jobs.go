@@ -181,6 +181,7 @@ type Queue struct {
 
 	mu       sync.Mutex // guards the fields below and orders claims against cancels
 	handlers map[string]Handler
+	watchers []func(meta.Job)
 	running  map[string]*run
 	started  bool
 	stopped  bool
@@ -232,9 +233,25 @@ func (q *Queue) ResultDir(id string) string {
 
 func (q *Queue) now() time.Time { return q.cfg.Clock().UTC() }
 
+// Observe adds a function called after each state change has been
+// stored, like Config.OnChange (which is called first), for code that
+// comes to know the queue after New — a job kind's owner keeping its own
+// records in step. Call it before Start; f must not block.
+func (q *Queue) Observe(f func(meta.Job)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.watchers = append(q.watchers, f)
+}
+
 func (q *Queue) changed(j meta.Job) {
 	if q.cfg.OnChange != nil {
 		q.cfg.OnChange(j)
+	}
+	q.mu.Lock()
+	ws := q.watchers
+	q.mu.Unlock()
+	for _, f := range ws {
+		f(j)
 	}
 }
 

@@ -13,12 +13,14 @@ package insights
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/quarry/quarry/datasets"
 	"github.com/quarry/quarry/engine"
+	"github.com/quarry/quarry/engine/jobs"
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/planner"
 	"github.com/quarry/quarry/server/api"
@@ -73,6 +75,26 @@ type Config struct {
 	// MaxQueriesPerUser caps the saved queries of one user (tenant and
 	// user, see meta.Query); 0 means DefaultMaxQueriesPerUser.
 	MaxQueriesPerUser int
+
+	// Reports and Executions store reports; nil means the report routes
+	// answer 500 "Service unavailable".
+	Reports    meta.Reports
+	Executions meta.Executions
+	// Jobs runs report executions; set by AttachJobs.
+	Jobs *jobs.Queue
+	// SigningKey signs download links (see LoadOrCreateSigningKey).
+	SigningKey []byte
+	// LinkTTL is how long a download link lives after the file was made
+	// (default 7 days, capped by the job queue's ResultTTL).
+	LinkTTL time.Duration
+	// PublicURL is the base of download links; empty means the request's.
+	PublicURL string
+	// MaxActiveReports caps a user's Active reports (default 50).
+	MaxActiveReports int
+	// MaxExecuteNow ExecuteNow reports per ExecuteNowWindow per user
+	// (default 5 per 60 minutes).
+	MaxExecuteNow    int
+	ExecuteNowWindow time.Duration
 }
 
 // QueriesOf returns v's saved-query store when v has one (the metadata
@@ -88,6 +110,7 @@ type API struct {
 	cfg    Config
 	eng    *engine.Engine
 	served map[string]bool
+	syncMu sync.Mutex // orders execution updates from job state changes
 }
 
 // New returns the family's handlers over an engine.
@@ -98,6 +121,19 @@ func New(cfg Config, eng *engine.Engine) *API {
 	if cfg.MaxQueriesPerUser <= 0 {
 		cfg.MaxQueriesPerUser = DefaultMaxQueriesPerUser
 	}
+	if cfg.LinkTTL <= 0 {
+		cfg.LinkTTL = DefaultLinkTTL
+	}
+	if cfg.MaxActiveReports <= 0 {
+		cfg.MaxActiveReports = DefaultMaxActiveReports
+	}
+	if cfg.MaxExecuteNow <= 0 {
+		cfg.MaxExecuteNow = DefaultMaxExecuteNow
+	}
+	if cfg.ExecuteNowWindow <= 0 {
+		cfg.ExecuteNowWindow = DefaultExecuteNowWindow
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	a := &API{cfg: cfg, eng: eng, served: map[string]bool{}}
 	for _, n := range Datasets {
 		a.served[n] = true
@@ -107,6 +143,10 @@ func New(cfg Config, eng *engine.Engine) *API {
 
 // Routes returns the family's route table entries under one prefix.
 func (a *API) Routes(prefix string) []api.Route {
+	return append(a.queryRoutes(prefix), a.reportRoutes(prefix)...)
+}
+
+func (a *API) queryRoutes(prefix string) []api.Route {
 	return []api.Route{
 		{Method: fiber.MethodGet, Path: prefix + "/ScheduledDataset", Tag: "insights",
 			Summary: "Get all datasets: each dataset's selectable columns, metrics and date ranges",
