@@ -115,6 +115,11 @@ var migrations = []migration{
 		CREATE INDEX executions_report ON executions (report_id, created_at);
 		CREATE INDEX executions_job ON executions (job_id);
 	`},
+	{name: "report schedules and callbacks", sql: `
+		ALTER TABLE reports ADD COLUMN last_due_at TEXT;          -- the latest due time the scheduler handled (run or skipped)
+		ALTER TABLE executions ADD COLUMN callback_status TEXT;   -- Succeeded, or Failed: <reason>; NULL before the callback ends
+		CREATE INDEX reports_status ON reports (status, execute_now);
+	`},
 }
 
 // SchemaVersion is the schema version this build writes: the number of

@@ -53,6 +53,10 @@ type Report struct {
 	QueryStartTime     *time.Time
 	QueryEndTime       *time.Time
 	Status             ReportStatus
+	// LastDueAt is the latest due time of the recurrence the scheduler has
+	// handled (run, or skipped while paused or down); nil before the
+	// first. See engine/schedule.
+	LastDueAt *time.Time
 }
 
 // ReportFilter selects reports for ListReports. Zero fields do not filter.
@@ -64,6 +68,10 @@ type ReportFilter struct {
 	// admin tenant "" and the empty user can be asked for.
 	Tenant *string
 	User   *string
+	// Statuses keeps reports in any of these statuses.
+	Statuses []ReportStatus
+	// Scheduled keeps recurring reports only (ExecuteNow false).
+	Scheduled bool
 }
 
 // ReportQuota are the per-principal limits CreateReport checks in the
@@ -101,6 +109,15 @@ type Reports interface {
 	// DeleteReport deletes a report and all its executions and returns
 	// the deleted report; ErrNotFound if there is none.
 	DeleteReport(ctx context.Context, id string) (Report, error)
+	// UpdateReport stores r's schedule and delivery fields (Name,
+	// Description, StartTime, RecurrenceInterval, RecurrenceCount,
+	// EndTime, Format, CallbackURL, CallbackMethod, Status, LastDueAt) and
+	// sets ModifiedAt; ErrNotFound if there is no such report.
+	UpdateReport(ctx context.Context, r Report) error
+	// AdvanceReport records that the scheduler handled the due time
+	// lastDue of a report and, when exhausted, makes it Inactive. It
+	// leaves the other fields alone, so a concurrent pause is kept.
+	AdvanceReport(ctx context.Context, id string, lastDue *time.Time, exhausted bool) error
 }
 
 // ExecutionStatus is an execution's state (the public API's executionStatus).
@@ -133,6 +150,9 @@ type Execution struct {
 	ResultBytes int64
 	ExpiresAt   *time.Time // reportExpiryTime: when the download link expires
 	CreatedAt   time.Time
+	// CallbackStatus is the outcome of the completion callback:
+	// "Succeeded" or "Failed: <reason>"; "" before it ended or without one.
+	CallbackStatus string
 }
 
 // ExecutionFilter selects executions for ListExecutions. Zero fields do
@@ -161,6 +181,9 @@ type Executions interface {
 	GetExecution(ctx context.Context, id string) (Execution, error)
 	// ListExecutions lists the executions matching f, newest first.
 	ListExecutions(ctx context.Context, f ExecutionFilter) ([]Execution, error)
+	// SetExecutionCallback records the outcome of an execution's
+	// callback; ErrNotFound if there is no such execution.
+	SetExecutionCallback(ctx context.Context, id, status string) error
 }
 
 var (
@@ -170,19 +193,20 @@ var (
 
 const reportColumns = `id, name, description, query_id, query, owner, user_id, tenant, scope, created_at, modified_at,
 	start_time, recurrence_interval, recurrence_count, end_time, format, callback_url, callback_method, execute_now,
-	query_start_time, query_end_time, status`
+	query_start_time, query_end_time, status, last_due_at`
 
 func scanReport(r scanner) (Report, error) {
 	var (
 		rep                                Report
 		scope, created, status             string
 		modified, start, end, qStart, qEnd sql.NullString
+		lastDue                            sql.NullString
 		count                              sql.NullInt64
 		executeNow                         int
 	)
 	if err := r.Scan(&rep.ID, &rep.Name, &rep.Description, &rep.QueryID, &rep.Query, &rep.Owner, &rep.User, &rep.Tenant,
 		&scope, &created, &modified, &start, &rep.RecurrenceInterval, &count, &end, &rep.Format, &rep.CallbackURL,
-		&rep.CallbackMethod, &executeNow, &qStart, &qEnd, &status); err != nil {
+		&rep.CallbackMethod, &executeNow, &qStart, &qEnd, &status, &lastDue); err != nil {
 		return Report{}, err
 	}
 	if err := json.Unmarshal([]byte(scope), &rep.Scope); err != nil {
@@ -195,7 +219,7 @@ func scanReport(r scanner) (Report, error) {
 	for _, f := range []struct {
 		dst **time.Time
 		src sql.NullString
-	}{{&rep.ModifiedAt, modified}, {&rep.StartTime, start}, {&rep.EndTime, end}, {&rep.QueryStartTime, qStart}, {&rep.QueryEndTime, qEnd}} {
+	}{{&rep.ModifiedAt, modified}, {&rep.StartTime, start}, {&rep.EndTime, end}, {&rep.QueryStartTime, qStart}, {&rep.QueryEndTime, qEnd}, {&rep.LastDueAt, lastDue}} {
 		if *f.dst, err = scanNullTime(f.src); err != nil {
 			return Report{}, err
 		}
@@ -278,11 +302,11 @@ func (s *SQLite) CreateReport(ctx context.Context, r Report, quota ReportQuota) 
 			return Report{}, fmt.Errorf("create report: %d of %d: %w", n, quota.MaxExecuteNow, ErrExecuteNowQuota)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO reports (`+reportColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO reports (`+reportColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Name, r.Description, normID(r.QueryID), r.Query, r.Owner, r.User, r.Tenant, string(scope),
 		fmtTime(r.CreatedAt), nullTime(r.ModifiedAt), nullTime(r.StartTime), r.RecurrenceInterval, count,
 		nullTime(r.EndTime), r.Format, r.CallbackURL, r.CallbackMethod, executeNow, nullTime(r.QueryStartTime),
-		nullTime(r.QueryEndTime), string(r.Status)); err != nil {
+		nullTime(r.QueryEndTime), string(r.Status), nullTime(r.LastDueAt)); err != nil {
 		return Report{}, fmt.Errorf("create report: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -342,6 +366,19 @@ func (s *SQLite) ListReports(ctx context.Context, f ReportFilter) ([]Report, err
 	if f.User != nil {
 		where, args = append(where, "user_id = ?"), append(args, *f.User)
 	}
+	if f.Statuses != nil {
+		if len(f.Statuses) == 0 {
+			return []Report{}, nil
+		}
+		st := make([]string, len(f.Statuses))
+		for i, v := range f.Statuses {
+			st[i] = string(v)
+		}
+		where, args = inList(where, args, "status", st)
+	}
+	if f.Scheduled {
+		where = append(where, "execute_now = 0")
+	}
 	stmt := `SELECT ` + reportColumns + ` FROM reports`
 	if len(where) > 0 {
 		stmt += ` WHERE ` + strings.Join(where, " AND ")
@@ -378,6 +415,42 @@ func (s *SQLite) SetReportStatus(ctx context.Context, id string, status ReportSt
 	return nil
 }
 
+// UpdateReport implements Reports.
+func (s *SQLite) UpdateReport(ctx context.Context, r Report) error {
+	var count any
+	if r.RecurrenceCount != nil {
+		count = *r.RecurrenceCount
+	}
+	if r.CallbackMethod == "" {
+		r.CallbackMethod = "POST"
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE reports SET name = ?, description = ?, start_time = ?, recurrence_interval = ?,
+		recurrence_count = ?, end_time = ?, format = ?, callback_url = ?, callback_method = ?, status = ?, last_due_at = ?,
+		modified_at = ? WHERE id = ?`,
+		r.Name, r.Description, nullTime(r.StartTime), r.RecurrenceInterval, count, nullTime(r.EndTime), r.Format,
+		r.CallbackURL, r.CallbackMethod, string(r.Status), nullTime(r.LastDueAt), fmtTime(s.clock()), normID(r.ID))
+	if err != nil {
+		return fmt.Errorf("update report %q: %w", r.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("update report %q: %w", r.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// AdvanceReport implements Reports.
+func (s *SQLite) AdvanceReport(ctx context.Context, id string, lastDue *time.Time, exhausted bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE reports SET last_due_at = ?,
+		status = CASE WHEN ? THEN 'Inactive' ELSE status END WHERE id = ?`, nullTime(lastDue), exhausted, normID(id))
+	if err != nil {
+		return fmt.Errorf("advance report %q: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("advance report %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteReport implements Reports.
 func (s *SQLite) DeleteReport(ctx context.Context, id string) (Report, error) {
 	id = normID(id)
@@ -406,18 +479,20 @@ func (s *SQLite) DeleteReport(ctx context.Context, id string) (Report, error) {
 }
 
 const executionColumns = `id, report_id, job_id, status, error, scheduled_at, started_at, finished_at,
-	result_path, result_rows, result_bytes, expires_at, created_at`
+	result_path, result_rows, result_bytes, expires_at, created_at, callback_status`
 
 func scanExecution(r scanner) (Execution, error) {
 	var (
 		e                         Execution
 		status, scheduled, create string
 		started, finished, exp    sql.NullString
+		callback                  sql.NullString
 	)
 	if err := r.Scan(&e.ID, &e.ReportID, &e.JobID, &status, &e.Error, &scheduled, &started, &finished,
-		&e.ResultPath, &e.ResultRows, &e.ResultBytes, &exp, &create); err != nil {
+		&e.ResultPath, &e.ResultRows, &e.ResultBytes, &exp, &create, &callback); err != nil {
 		return Execution{}, err
 	}
+	e.CallbackStatus = callback.String
 	e.Status = ExecutionStatus(status)
 	var err error
 	if e.ScheduledAt, err = parseTime(scheduled); err != nil {
@@ -471,10 +546,10 @@ func (s *SQLite) CreateExecution(ctx context.Context, e Execution) (Execution, e
 		e.ScheduledAt = e.CreatedAt
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO executions (`+executionColumns+`)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM reports WHERE id = ?)`,
+		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM reports WHERE id = ?)`,
 		e.ID, e.ReportID, e.JobID, string(e.Status), e.Error, fmtTime(e.ScheduledAt), nullTime(e.StartedAt),
 		nullTime(e.FinishedAt), e.ResultPath, e.ResultRows, e.ResultBytes, nullTime(e.ExpiresAt), fmtTime(e.CreatedAt),
-		e.ReportID)
+		nullString(e.CallbackStatus), e.ReportID)
 	if err != nil {
 		return Execution{}, fmt.Errorf("create execution: %w", err)
 	}
@@ -500,6 +575,25 @@ func (s *SQLite) UpdateExecution(ctx context.Context, e Execution) error {
 		return fmt.Errorf("update execution %q: %w", e.ID, ErrNotFound)
 	}
 	return nil
+}
+
+// SetExecutionCallback implements Executions.
+func (s *SQLite) SetExecutionCallback(ctx context.Context, id, status string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE executions SET callback_status = ? WHERE id = ?`, nullString(status), normID(id))
+	if err != nil {
+		return fmt.Errorf("execution %q callback: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("execution %q callback: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // GetExecution implements Executions.

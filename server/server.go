@@ -27,6 +27,7 @@ import (
 
 	"github.com/quarry/quarry/engine"
 	"github.com/quarry/quarry/engine/jobs"
+	"github.com/quarry/quarry/engine/schedule"
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/server/api"
 	"github.com/quarry/quarry/server/insights"
@@ -71,6 +72,12 @@ type Config struct {
 	// ReportLinkTTL is how long a report's download link lives; 0 means
 	// insights.DefaultLinkTTL (7 days).
 	ReportLinkTTL time.Duration
+	// CallbackTimeout, CallbackAttempts and CallbackBackoff tune report
+	// completion callbacks; zero means the insights defaults (10 s, 3
+	// attempts, 1 s doubling).
+	CallbackTimeout  time.Duration
+	CallbackAttempts int
+	CallbackBackoff  time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -137,6 +144,8 @@ type Server struct {
 	extra   []api.Route
 	metrics *metrics
 	openapi []byte
+	// insights is the insights family (its report scheduler and callbacks).
+	insights *insights.API
 
 	// base is the context every request's context derives from. It is not
 	// cancelled when shutdown starts (in-flight requests should finish),
@@ -184,7 +193,9 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 	reports, executions := insights.ReportsOf(deps.Keys)
 	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout, Queries: insights.QueriesOf(deps.Keys),
 		Reports: reports, Executions: executions, SigningKey: deps.SigningKey, PublicURL: cfg.PublicURL,
-		LinkTTL: cfg.ReportLinkTTL}, deps.Engine)
+		LinkTTL: cfg.ReportLinkTTL, CallbackTimeout: cfg.CallbackTimeout, CallbackAttempts: cfg.CallbackAttempts,
+		CallbackBackoff: cfg.CallbackBackoff}, deps.Engine)
+	s.insights = ins
 	if deps.Jobs != nil {
 		ins.AttachJobs(deps.Jobs)
 	}
@@ -302,4 +313,17 @@ func (s *Server) edgeError(c *fiber.Ctx, err error) error {
 		return werr
 	}
 	return s.writeError(c, e)
+}
+
+// Scheduler returns the scheduler of recurring reports, reading the time
+// from clock (nil: time.Now). It starts executions on the job queue of
+// Deps.Jobs: start it after the queue (Run), stop it before.
+func (s *Server) Scheduler(clock func() time.Time) *schedule.Scheduler {
+	return s.insights.Scheduler(clock)
+}
+
+// WaitCallbacks waits until the report callbacks under way have ended, or
+// ctx ends.
+func (s *Server) WaitCallbacks(ctx context.Context) error {
+	return s.insights.WaitCallbacks(ctx)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/quarry/quarry/datasets/gen"
 	"github.com/quarry/quarry/engine"
 	"github.com/quarry/quarry/engine/jobs"
+	"github.com/quarry/quarry/engine/schedule"
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/server"
 	"github.com/quarry/quarry/server/insights"
@@ -114,9 +115,16 @@ func runServe(ctx context.Context, args []string) error {
 		ln.Close()
 		return err
 	}
+	// The scheduler of recurring reports starts after the queue and stops
+	// before it; its first tick runs the runs missed while down.
+	sched := srv.Scheduler(nil)
+	sched.Run(schedule.DefaultInterval)
 	serveErr := srv.Serve(ctx, ln)
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdown)
 	defer cancel()
+	if err := sched.Stop(stopCtx); err != nil {
+		slog.Default().Error("stopping the report scheduler", "err", err)
+	}
 	if err := queue.Stop(stopCtx); err != nil {
 		slog.Default().Error("stopping the job queue", "err", err)
 	}

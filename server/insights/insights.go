@@ -6,8 +6,10 @@
 //
 // It serves GET /ScheduledDataset, the saved report queries
 // (POST|GET /ScheduledQueries, DELETE /ScheduledQueries/{queryId}; see
-// queries.go) and GET /ScheduledQueries/testQueryResult; reports and
-// executions come with the jobs and schedules.
+// queries.go), GET /ScheduledQueries/testQueryResult, and the reports
+// (reports.go): run-once and recurring (engine/schedule), their
+// executions, signed download links and completion callbacks
+// (callbacks.go).
 package insights
 
 import (
@@ -95,6 +97,16 @@ type Config struct {
 	// (default 5 per 60 minutes).
 	MaxExecuteNow    int
 	ExecuteNowWindow time.Duration
+
+	// CallbackTimeout bounds one callback call (default 10 s),
+	// CallbackAttempts is how many calls a callback gets (default 3),
+	// CallbackBackoff the wait before the second, doubled before each
+	// next (default 1 s), and MaxCallbacks how many calls run at once
+	// (default 16).
+	CallbackTimeout  time.Duration
+	CallbackAttempts int
+	CallbackBackoff  time.Duration
+	MaxCallbacks     int
 }
 
 // QueriesOf returns v's saved-query store when v has one (the metadata
@@ -111,6 +123,8 @@ type API struct {
 	eng    *engine.Engine
 	served map[string]bool
 	syncMu sync.Mutex // orders execution updates from job state changes
+	// callbacks delivers completion callbacks.
+	callbacks *callbacks
 }
 
 // New returns the family's handlers over an engine.
@@ -133,8 +147,20 @@ func New(cfg Config, eng *engine.Engine) *API {
 	if cfg.ExecuteNowWindow <= 0 {
 		cfg.ExecuteNowWindow = DefaultExecuteNowWindow
 	}
+	if cfg.CallbackTimeout <= 0 {
+		cfg.CallbackTimeout = DefaultCallbackTimeout
+	}
+	if cfg.CallbackAttempts <= 0 {
+		cfg.CallbackAttempts = DefaultCallbackAttempts
+	}
+	if cfg.CallbackBackoff <= 0 {
+		cfg.CallbackBackoff = DefaultCallbackBackoff
+	}
+	if cfg.MaxCallbacks <= 0 {
+		cfg.MaxCallbacks = DefaultMaxCallbacks
+	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	a := &API{cfg: cfg, eng: eng, served: map[string]bool{}}
+	a := &API{cfg: cfg, eng: eng, served: map[string]bool{}, callbacks: newCallbacks(cfg)}
 	for _, n := range Datasets {
 		a.served[n] = true
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/quarry/quarry/datasets"
 	"github.com/quarry/quarry/engine"
 	"github.com/quarry/quarry/engine/jobs"
+	"github.com/quarry/quarry/engine/schedule"
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/planner"
 	"github.com/quarry/quarry/server/api"
@@ -64,6 +65,11 @@ const (
 	MsgRecurrenceInterval    = "Recurrence Interval must be between 4 and 2160"
 	MsgReportCreated         = "Report created successfully"
 	MsgReportDeleted         = "Report deleted successfully"
+	MsgReportUpdated         = "Report updated successfully"
+	MsgReportPaused          = "Report paused successfully"
+	MsgReportResumed         = "Report resumed successfully"
+	MsgUpdateExecuteNow      = "Invalid report parameters for update - a run-once (ExecuteNow) report cannot be updated"
+	MsgPauseInactive         = "Invalid report parameters for update - only an Active or Paused recurring report can be paused or resumed"
 	MsgNoExecutions          = "There are no executions that have occurred for the given filter conditions. Please recheck the reportId or executionId and retry the API after the report's scheduled execution time"
 	MsgInvalidExecStatus     = "Invalid query parameters - executionStatus should be Pending, Running, Paused, Completed or Failed"
 	MsgTooManyJobs           = "Too many reports are running for this tenant; retry later"
@@ -165,7 +171,8 @@ func (a *API) reportStores() (meta.Reports, meta.Executions, error) {
 
 // runReport is the handler of ReportJobKind: rebuild the plan from the
 // report (its query snapshot, its owner's scope, QueryStartTime and
-// QueryEndTime or the TIMESPAN evaluated now) and export it.
+// QueryEndTime or the TIMESPAN evaluated at the execution's scheduled
+// time) and export it.
 func (a *API) runReport(ctx context.Context, j meta.Job, dir string) (jobs.Result, error) {
 	var req reportJob
 	if err := json.Unmarshal(j.Request, &req); err != nil {
@@ -184,7 +191,7 @@ func (a *API) runReport(ctx context.Context, j meta.Job, dir string) (jobs.Resul
 	if err != nil {
 		return jobs.Result{}, fmt.Errorf("the report is gone: %w", err)
 	}
-	p, err := a.plan(r.Query, planner.Options{Now: a.eng.Now(), Scope: r.Scope, Start: r.QueryStartTime, End: r.QueryEndTime})
+	p, err := a.plan(r.Query, planner.Options{Now: e.ScheduledAt, Scope: r.Scope, Start: r.QueryStartTime, End: r.QueryEndTime})
 	if err != nil {
 		if ae := api.AsError(err); ae.Status < 500 {
 			return jobs.Result{}, fmt.Errorf("%s: %s", ae.Message, ae.Detail)
@@ -250,6 +257,7 @@ func (a *API) syncExecution(ctx context.Context, jobID string) {
 		return
 	}
 	e.JobID = j.ID
+	wasCompleted := e.Status == meta.ExecutionCompleted
 	switch j.State {
 	case meta.JobEnqueued:
 		e.Status, e.StartedAt = meta.ExecutionPending, nil
@@ -272,11 +280,19 @@ func (a *API) syncExecution(ctx context.Context, jobID string) {
 		log.Error("storing a report execution", "execution", e.ID, "err", err)
 	}
 	if j.State.Terminal() && a.cfg.Reports != nil {
+		r, err := a.cfg.Reports.GetReport(ctx, e.ReportID)
+		if err != nil {
+			return
+		}
 		// A run-once report is done once its single execution is.
-		if r, err := a.cfg.Reports.GetReport(ctx, e.ReportID); err == nil && r.ExecuteNow && r.Status == meta.ReportActive {
+		if r.ExecuteNow && r.Status == meta.ReportActive {
 			if err := a.cfg.Reports.SetReportStatus(ctx, r.ID, meta.ReportInactive); err != nil && !errors.Is(err, meta.ErrNotFound) {
 				log.Error("storing a report's status", "report", r.ID, "err", err)
 			}
+		}
+		// The callback, once per execution, off the workers.
+		if e.Status == meta.ExecutionCompleted && !wasCompleted {
+			a.callbacks.send(r, e.ID)
 		}
 	}
 }
@@ -302,6 +318,10 @@ type ReportView struct {
 	ExecuteNow         bool    `json:"executeNow"`
 	QueryStartTime     *string `json:"queryStartTime"`
 	QueryEndTime       *string `json:"queryEndTime"`
+	// The v1.1 schedule fields (names are Quarry's: the reference does
+	// not give them): the next due time and the executions left.
+	NextExecutionStartTime   *string `json:"nextExecutionStartTime"`
+	RecurrenceCountRemaining *int    `json:"recurrenceCountRemaining"`
 }
 
 func reportView(r meta.Report) ReportView {
@@ -313,7 +333,8 @@ func reportView(r meta.Report) ReportView {
 	if r.CallbackURL != "" {
 		cb = &r.CallbackURL
 	}
-	return ReportView{ReportID: r.ID, ReportName: r.Name, Description: r.Description, QueryID: r.QueryID, Query: r.Query,
+	st := schedule.StatusOf(r)
+	return ReportView{NextExecutionStartTime: fmtTime(st.Next), RecurrenceCountRemaining: st.Remaining, ReportID: r.ID, ReportName: r.Name, Description: r.Description, QueryID: r.QueryID, Query: r.Query,
 		User: user, CreatedTime: fmtTime(&r.CreatedAt), ModifiedTime: fmtTime(r.ModifiedAt), StartTime: fmtTime(r.StartTime),
 		ReportStatus: string(r.Status), RecurrenceInterval: r.RecurrenceInterval, RecurrenceCount: r.RecurrenceCount,
 		EndTime: fmtTime(r.EndTime), CallbackURL: cb, CallbackMethod: r.CallbackMethod, Format: r.Format,
@@ -335,12 +356,26 @@ type ExecutionView struct {
 	ReportExpiryTime       *string `json:"reportExpiryTime"`
 	ReportGeneratedTime    *string `json:"reportGeneratedTime"`
 	FailureReason          *string `json:"failureReason"`
+	// The v1.1 schedule fields of the report (see ReportView), the time
+	// the execution was due (its TIMESPAN's "now"), and the outcome of
+	// its callback: Succeeded, Failed: <reason>, or null.
+	EndTime                  *string `json:"endTime"`
+	NextExecutionStartTime   *string `json:"nextExecutionStartTime"`
+	RecurrenceCountRemaining *int    `json:"recurrenceCountRemaining"`
+	ScheduledTime            *string `json:"scheduledTime"`
+	CallbackStatus           *string `json:"callbackStatus"`
 }
 
 func (a *API) executionView(c *fiber.Ctx, r meta.Report, e meta.Execution) ExecutionView {
 	v := ExecutionView{ExecutionID: e.ID, ReportID: e.ReportID, RecurrenceInterval: r.RecurrenceInterval,
 		RecurrenceCount: r.RecurrenceCount, CallbackMethod: r.CallbackMethod, Format: r.Format,
-		ExecutionStatus: string(e.Status), ReportExpiryTime: fmtTime(e.ExpiresAt)}
+		ExecutionStatus: string(e.Status), ReportExpiryTime: fmtTime(e.ExpiresAt), EndTime: fmtTime(r.EndTime),
+		ScheduledTime: fmtTime(&e.ScheduledAt)}
+	st := schedule.StatusOf(r)
+	v.NextExecutionStartTime, v.RecurrenceCountRemaining = fmtTime(st.Next), st.Remaining
+	if e.CallbackStatus != "" {
+		v.CallbackStatus = &e.CallbackStatus
+	}
 	if r.CallbackURL != "" {
 		v.CallbackURL = &r.CallbackURL
 	}
@@ -401,7 +436,7 @@ func apiTime(s *string, msg string) (*time.Time, error) {
 
 // createReport answers POST /ScheduledReport.
 func (a *API) createReport(c *fiber.Ctx) error {
-	reports, execs, err := a.reportStores()
+	reports, _, err := a.reportStores()
 	if err != nil {
 		return err
 	}
@@ -426,29 +461,9 @@ func (a *API) createReport(c *fiber.Ctx) error {
 	if len(missing) > 0 {
 		return badRequest(MsgMissingValue, strings.Join(missing, " and ")+" must be given and not empty")
 	}
-	if strings.Contains(name, ";") {
-		return badRequest(MsgReportNameChar, "ReportName may not contain ';' (it separates reportIds in GET /ScheduledReport)")
-	}
-	if n, d := utf8.RuneCountInString(name), utf8.RuneCountInString(desc); n > MaxNameLength || d > MaxNameLength {
-		return badRequest(MsgReportLength, fmt.Sprintf("ReportName has %d characters and Description %d; at most %d each", n, d, MaxNameLength))
-	}
-	format := strings.ToLower(trimmed(body.Format))
-	if format == "" {
-		format = defaultReportFormat
-	}
-	if format != "csv" && format != "tsv" {
-		return badRequest(MsgReportFormat, fmt.Sprintf("Format '%s' is not csv or tsv", trimmed(body.Format)))
-	}
-	method := strings.ToUpper(trimmed(body.CallbackMethod))
-	if method == "" {
-		method = defaultCallbackMethod
-	}
-	if method != "GET" && method != "POST" {
-		return badRequest(MsgCallbackMethod, fmt.Sprintf("CallbackMethod '%s' is not GET or POST", trimmed(body.CallbackMethod)))
-	}
-	callback := trimmed(body.CallbackURL)
-	if callback != "" && !strings.HasPrefix(callback, "http://") && !strings.HasPrefix(callback, "https://") {
-		return badRequest(msgCreate+"CallbackUrl should be an http or https URL", fmt.Sprintf("'%s' is not an absolute http(s) URL", callback))
+	format, method, callback, err := checkDelivery(body, name, desc)
+	if err != nil {
+		return err
 	}
 
 	r := meta.Report{Name: name, Description: desc, Owner: key.ID, User: key.User, Tenant: Tenant(key), Scope: key.Scope(),
@@ -507,7 +522,7 @@ func (a *API) createReport(c *fiber.Ctx) error {
 		return api.Internal(err)
 	}
 	if executeNow {
-		if err := a.executeNow(c, r, execs); err != nil {
+		if err := a.executeNow(c, r); err != nil {
 			if _, derr := reports.DeleteReport(context.WithoutCancel(c.UserContext()), r.ID); derr != nil {
 				slog.Default().Error("removing a report whose execution could not be queued", "report", r.ID, "err", derr)
 			}
@@ -516,6 +531,145 @@ func (a *API) createReport(c *fiber.Ctx) error {
 	}
 	msg := MsgReportCreated
 	return ok(c, []ReportView{reportView(r)}, 1, &msg)
+}
+
+// checkDelivery checks the name, format and callback fields a create and
+// an update share, and returns the format, callback method and URL.
+func checkDelivery(body reportBody, name, desc string) (format, method, callback string, err error) {
+	if strings.Contains(name, ";") {
+		return "", "", "", badRequest(MsgReportNameChar, "ReportName may not contain ';' (it separates reportIds in GET /ScheduledReport)")
+	}
+	if n, d := utf8.RuneCountInString(name), utf8.RuneCountInString(desc); n > MaxNameLength || d > MaxNameLength {
+		return "", "", "", badRequest(MsgReportLength, fmt.Sprintf("ReportName has %d characters and Description %d; at most %d each", n, d, MaxNameLength))
+	}
+	format = strings.ToLower(trimmed(body.Format))
+	if format == "" {
+		format = defaultReportFormat
+	}
+	if format != "csv" && format != "tsv" {
+		return "", "", "", badRequest(MsgReportFormat, fmt.Sprintf("Format '%s' is not csv or tsv", trimmed(body.Format)))
+	}
+	method = strings.ToUpper(trimmed(body.CallbackMethod))
+	if method == "" {
+		method = defaultCallbackMethod
+	}
+	if method != "GET" && method != "POST" {
+		return "", "", "", badRequest(MsgCallbackMethod, fmt.Sprintf("CallbackMethod '%s' is not GET or POST", trimmed(body.CallbackMethod)))
+	}
+	callback = trimmed(body.CallbackURL)
+	if callback != "" && !strings.HasPrefix(callback, "http://") && !strings.HasPrefix(callback, "https://") {
+		return "", "", "", badRequest(msgCreate+"CallbackUrl should be an http or https URL", fmt.Sprintf("'%s' is not an absolute http(s) URL", callback))
+	}
+	return format, method, callback, nil
+}
+
+// ownReport returns the caller's report of the path's reportId, or the
+// family's not-found (also for another principal's report).
+func (a *API) ownReport(c *fiber.Ctx, reports meta.Reports) (meta.Report, error) {
+	id := strings.TrimSpace(c.Params("reportId"))
+	r, err := reports.GetReport(c.UserContext(), id)
+	if errors.Is(err, meta.ErrNotFound) || (err == nil && !a.visibleReport(api.KeyFrom(c), r)) {
+		return meta.Report{}, notFound(fmt.Sprintf("none of your reports has reportId '%s'", id))
+	}
+	if err != nil {
+		return meta.Report{}, api.Internal(err)
+	}
+	return r, nil
+}
+
+// updateReport answers PUT /ScheduledReport/{reportId}: a recurring
+// report's name, description, schedule (StartTime, RecurrenceInterval,
+// RecurrenceCount, EndTime), format and callback, checked as on create
+// (with create's messages: the docs give no update wording). The
+// schedule restarts at the new StartTime; an Inactive report becomes
+// Active again, a Paused one stays Paused. Past executions are kept.
+func (a *API) updateReport(c *fiber.Ctx) error {
+	reports, _, err := a.reportStores()
+	if err != nil {
+		return err
+	}
+	r, err := a.ownReport(c, reports)
+	if err != nil {
+		return err
+	}
+	var body reportBody
+	if b := c.Body(); len(strings.TrimSpace(string(b))) == 0 {
+		return badRequest(MsgMissingValue, `send a JSON body {"ReportName": "…", "StartTime": "…", "RecurrenceInterval": 24, …}`)
+	} else if err := json.Unmarshal(b, &body); err != nil {
+		return badRequest(MsgInvalidBody, fmt.Sprintf("the body is not a JSON report definition: %v", err))
+	}
+	if r.ExecuteNow {
+		return badRequest(MsgUpdateExecuteNow, "create a scheduled report (ExecuteNow false) instead")
+	}
+	name, desc := trimmed(body.ReportName), trimmed(body.Description)
+	if name == "" {
+		return badRequest(MsgMissingValue, "ReportName must be given and not empty")
+	}
+	format, method, callback, err := checkDelivery(body, name, desc)
+	if err != nil {
+		return err
+	}
+	if err := a.validateSchedule(body, a.eng.Now(), &r); err != nil {
+		return err
+	}
+	r.Name, r.Description, r.Format, r.CallbackMethod, r.CallbackURL = name, desc, format, method, callback
+	r.LastDueAt = nil
+	if r.Status == meta.ReportInactive {
+		r.Status = meta.ReportActive
+	}
+	if err := reports.UpdateReport(c.UserContext(), r); errors.Is(err, meta.ErrNotFound) {
+		return notFound(fmt.Sprintf("none of your reports has reportId '%s'", r.ID))
+	} else if err != nil {
+		return api.Internal(err)
+	}
+	return a.answerReport(c, reports, r.ID, MsgReportUpdated)
+}
+
+// answerReport answers with a report as stored now.
+func (a *API) answerReport(c *fiber.Ctx, reports meta.Reports, id, msg string) error {
+	r, err := reports.GetReport(c.UserContext(), id)
+	if errors.Is(err, meta.ErrNotFound) {
+		return notFound(fmt.Sprintf("none of your reports has reportId '%s'", id))
+	}
+	if err != nil {
+		return api.Internal(err)
+	}
+	return ok(c, []ReportView{reportView(r)}, 1, &msg)
+}
+
+// pauseReport answers PUT /ScheduledReport/pause/{reportId}: an Active
+// recurring report becomes Paused (pausing a Paused one changes nothing).
+// Due times passing while it is paused are skipped.
+func (a *API) pauseReport(c *fiber.Ctx) error {
+	return a.setPaused(c, meta.ReportPaused, MsgReportPaused)
+}
+
+// resumeReport answers PUT /ScheduledReport/resume/{reportId}: a Paused
+// report becomes Active; its next due time runs.
+func (a *API) resumeReport(c *fiber.Ctx) error {
+	return a.setPaused(c, meta.ReportActive, MsgReportResumed)
+}
+
+func (a *API) setPaused(c *fiber.Ctx, to meta.ReportStatus, msg string) error {
+	reports, _, err := a.reportStores()
+	if err != nil {
+		return err
+	}
+	r, err := a.ownReport(c, reports)
+	if err != nil {
+		return err
+	}
+	if r.ExecuteNow || r.Status == meta.ReportInactive {
+		return badRequest(MsgPauseInactive, fmt.Sprintf("report '%s' is %s (run-once: %v)", r.ID, r.Status, r.ExecuteNow))
+	}
+	if r.Status != to {
+		if err := reports.SetReportStatus(c.UserContext(), r.ID, to); errors.Is(err, meta.ErrNotFound) {
+			return notFound(fmt.Sprintf("none of your reports has reportId '%s'", r.ID))
+		} else if err != nil {
+			return api.Internal(err)
+		}
+	}
+	return a.answerReport(c, reports, r.ID, msg)
 }
 
 // validateSchedule checks the recurrence fields of a scheduled report.
@@ -557,15 +711,8 @@ func (a *API) validateSchedule(body reportBody, now time.Time, r *meta.Report) e
 
 // executeNow records the single execution of a run-once report and
 // queues its job.
-func (a *API) executeNow(c *fiber.Ctx, r meta.Report, execs meta.Executions) error {
-	ctx := c.UserContext()
-	e, err := execs.CreateExecution(ctx, meta.Execution{ReportID: r.ID, Status: meta.ExecutionPending,
-		ScheduledAt: r.CreatedAt, CreatedAt: r.CreatedAt})
-	if err != nil {
-		return api.Internal(err)
-	}
-	req, _ := json.Marshal(reportJob{ExecutionID: e.ID, ReportID: r.ID})
-	_, err = a.cfg.Jobs.Submit(ctx, meta.Job{Kind: ReportJobKind, Owner: r.Owner, Tenant: r.Tenant, Request: req})
+func (a *API) executeNow(c *fiber.Ctx, r meta.Report) error {
+	_, err := a.startExecution(c.UserContext(), r, r.CreatedAt)
 	var le *jobs.LimitError
 	if errors.As(err, &le) {
 		return &api.Error{Status: fiber.StatusTooManyRequests, Code: "too_many_requests", Message: MsgTooManyJobs, Detail: le.Error()}
@@ -574,6 +721,57 @@ func (a *API) executeNow(c *fiber.Ctx, r meta.Report, execs meta.Executions) err
 		return api.Internal(err)
 	}
 	return nil
+}
+
+// startExecution is the one way an execution starts, run-once or
+// scheduled: record it (Pending, scheduled and created at at, its
+// TIMESPAN's "now") and submit its job. When the job cannot be submitted
+// the execution is recorded Failed with the reason, and returned along
+// with the error; a zero execution means nothing was recorded.
+func (a *API) startExecution(ctx context.Context, r meta.Report, at time.Time) (meta.Execution, error) {
+	_, execs, err := a.reportStores()
+	if err != nil {
+		return meta.Execution{}, err
+	}
+	if a.cfg.Jobs == nil {
+		return meta.Execution{}, errors.New("insights: no job queue configured")
+	}
+	e, err := execs.CreateExecution(ctx, meta.Execution{ReportID: r.ID, Status: meta.ExecutionPending,
+		ScheduledAt: at, CreatedAt: at})
+	if err != nil {
+		return meta.Execution{}, err
+	}
+	req, _ := json.Marshal(reportJob{ExecutionID: e.ID, ReportID: r.ID})
+	if _, err := a.cfg.Jobs.Submit(ctx, meta.Job{Kind: ReportJobKind, Owner: r.Owner, Tenant: r.Tenant, Request: req}); err != nil {
+		now := a.eng.Now()
+		e.Status, e.Error, e.FinishedAt = meta.ExecutionFailed, "the execution could not be queued: "+err.Error(), &now
+		if uerr := execs.UpdateExecution(context.WithoutCancel(ctx), e); uerr != nil && !errors.Is(uerr, meta.ErrNotFound) {
+			slog.Default().Error("storing a report execution", "execution", e.ID, "err", uerr)
+		}
+		return e, err
+	}
+	return e, nil
+}
+
+// StartScheduled is the schedule.StartFunc of recurring reports: it
+// starts one execution of r due at at through startExecution. An
+// execution recorded but not queued (e.g. the tenant's job limit) is left
+// Failed and is not retried.
+func (a *API) StartScheduled(ctx context.Context, r meta.Report, at time.Time) error {
+	e, err := a.startExecution(ctx, r, at)
+	if e.ID == "" {
+		return err
+	}
+	if err != nil {
+		slog.Default().Warn("a scheduled report execution could not be queued", "report", r.ID, "execution", e.ID, "err", err)
+	}
+	return nil
+}
+
+// Scheduler returns a scheduler of the recurring reports that starts
+// their executions through StartScheduled; clock nil means time.Now.
+func (a *API) Scheduler(clock func() time.Time) *schedule.Scheduler {
+	return &schedule.Scheduler{Reports: a.cfg.Reports, Start: a.StartScheduled, Clock: clock}
 }
 
 // splitList splits a ;-separated parameter, dropping empty items.
@@ -803,7 +1001,9 @@ func (a *API) reportRoutes(prefix string) []api.Route {
 			Description: "Body {\"ReportName\", \"Description\", \"QueryId\", \"ExecuteNow\", \"QueryStartTime\", \"QueryEndTime\", " +
 				"\"StartTime\", \"RecurrenceInterval\", \"RecurrenceCount\", \"EndTime\", \"Format\" (csv|tsv), \"CallbackUrl\", " +
 				"\"CallbackMethod\" (GET|POST)}, field names in any case. ExecuteNow=true runs once at once, QueryStartTime/QueryEndTime " +
-				"overriding the TIMESPAN. Scheduled reports are validated and stored; their recurring runs are not executed yet.",
+				"overriding the TIMESPAN. Scheduled reports run at StartTime + k×RecurrenceInterval hours (TIMESPAN evaluated at each), " +
+				"while k < RecurrenceCount and not after EndTime; on completion the callback is called " +
+				"(POST {CallbackUrl}/{reportId} or GET {CallbackUrl}?reportId={reportId}).",
 			Responses: map[int]string{
 				fiber.StatusBadRequest: "Invalid report parameters for creation - …, " + MsgRecurrenceInterval + ", " + MsgInvalidQueryID +
 					", User has exceeded its report creation quota of 50 active reports, " +
@@ -821,6 +1021,27 @@ func (a *API) reportRoutes(prefix string) []api.Route {
 			},
 			Responses: map[int]string{fiber.StatusNotFound: MsgNoItem},
 			Handler:   a.listReports, Errors: WriteError},
+		{Method: fiber.MethodPut, Path: prefix + "/ScheduledReport/pause/:reportId", Tag: "insights",
+			Summary:   "Pause report: no executions start until it is resumed (due times meanwhile are skipped)",
+			Params:    []api.Param{{Name: "reportId", In: "path", Required: true, Description: "the report's reportId"}},
+			Responses: map[int]string{fiber.StatusBadRequest: MsgPauseInactive, fiber.StatusNotFound: MsgNoItem},
+			Handler:   a.pauseReport, Errors: WriteError},
+		{Method: fiber.MethodPut, Path: prefix + "/ScheduledReport/resume/:reportId", Tag: "insights",
+			Summary:   "Resume report: the next due time runs",
+			Params:    []api.Param{{Name: "reportId", In: "path", Required: true, Description: "the report's reportId"}},
+			Responses: map[int]string{fiber.StatusBadRequest: MsgPauseInactive, fiber.StatusNotFound: MsgNoItem},
+			Handler:   a.resumeReport, Errors: WriteError},
+		{Method: fiber.MethodPut, Path: prefix + "/ScheduledReport/:reportId", Tag: "insights",
+			Summary: "Update report: name, description, schedule, format and callback of a recurring report",
+			Description: "Body {\"ReportName\", \"Description\", \"StartTime\", \"RecurrenceInterval\", \"RecurrenceCount\", " +
+				"\"EndTime\", \"Format\", \"CallbackUrl\", \"CallbackMethod\"}, validated as on create. The schedule restarts at StartTime; " +
+				"an Inactive report becomes Active.",
+			Params: []api.Param{{Name: "reportId", In: "path", Required: true, Description: "the report's reportId"}},
+			Responses: map[int]string{
+				fiber.StatusBadRequest: "Invalid report parameters for creation - …, " + MsgRecurrenceInterval + ", " + MsgUpdateExecuteNow,
+				fiber.StatusNotFound:   MsgNoItem,
+			},
+			Handler: a.updateReport, Errors: WriteError},
 		{Method: fiber.MethodDelete, Path: prefix + "/ScheduledReport/:reportId", Tag: "insights",
 			Summary:   "Delete report: the report, its executions and their files",
 			Params:    []api.Param{{Name: "reportId", In: "path", Required: true, Description: "the report's reportId"}},
