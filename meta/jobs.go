@@ -134,6 +134,10 @@ type Jobs interface {
 	// maxAttempts (> 0), to failed with the reason
 	// "interrupted N times; giving up".
 	RecoverJobs(ctx context.Context, now time.Time, maxAttempts int) (requeued, failed int, err error)
+	// CountJobsByState counts the stored jobs in each state, in one
+	// query (for metrics). Every state of JobStates is in the map, 0 when
+	// no job is in it.
+	CountJobsByState(ctx context.Context) (map[JobState]int, error)
 }
 
 var _ Jobs = (*SQLite)(nil)
@@ -424,4 +428,29 @@ func (s *SQLite) RecoverJobs(ctx context.Context, now time.Time, maxAttempts int
 		return 0, 0, fmt.Errorf("recover jobs: %w", err)
 	}
 	return requeued, failed, nil
+}
+
+// CountJobsByState implements Jobs with one GROUP BY over the jobs table.
+func (s *SQLite) CountJobsByState(ctx context.Context) (map[JobState]int, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT state, COUNT(*) FROM jobs GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[JobState]int, len(JobStates))
+	for _, st := range JobStates {
+		out[st] = 0
+	}
+	for rows.Next() {
+		var st JobState
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count jobs: %w", err)
+		}
+		out[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count jobs: %w", err)
+	}
+	return out, nil
 }

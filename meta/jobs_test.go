@@ -239,3 +239,40 @@ func TestRecoverJobs(t *testing.T) {
 		t.Errorf("second recovery: %d %d %v; want nothing to do", r, f, err)
 	}
 }
+
+func TestCountJobsByState(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	got, err := s.CountJobsByState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(JobStates) {
+		t.Errorf("empty store: %v, want every state at 0", got)
+	}
+	for st, n := range got {
+		if n != 0 {
+			t.Errorf("empty store: %s = %d", st, n)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := s.CreateJob(ctx, Job{Kind: "k"}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, st := range []JobState{JobRunning, JobRunning, JobCompleted, JobFailed} {
+		if _, err := s.CreateJob(ctx, Job{Kind: "k", State: st}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = s.CountJobsByState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[JobState]int{JobEnqueued: 3, JobRunning: 2, JobCompleted: 1, JobFailed: 1, JobCancelled: 0, JobExpired: 0}
+	for _, st := range JobStates {
+		if got[st] != want[st] {
+			t.Errorf("%s: %d jobs, want %d", st, got[st], want[st])
+		}
+	}
+}

@@ -189,11 +189,14 @@ type serverSetup struct {
 	queries meta.Queries
 	// holdJobs leaves the job queue stopped (the test starts it).
 	holdJobs bool
+	// jobs, when set, is the job queue's config instead of the tests'
+	// {Workers: 2, PollInterval: 50ms} (the benchmarks tune it).
+	jobs *jobs.Config
 }
 
 // openQueries opens a metadata store in the test's temp dir, for its
 // saved queries.
-func openQueries(t *testing.T) *meta.SQLite {
+func openQueries(t testing.TB) *meta.SQLite {
 	t.Helper()
 	st, err := meta.Open(context.Background(), t.TempDir())
 	if err != nil {
@@ -203,7 +206,7 @@ func openQueries(t *testing.T) *meta.SQLite {
 	return st
 }
 
-func startServer(t *testing.T, setup serverSetup) *testServer {
+func startServer(t testing.TB, setup serverSetup) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	keys := newFakeKeys()
@@ -216,7 +219,11 @@ func startServer(t *testing.T, setup serverSetup) *testServer {
 	var queue *jobs.Queue
 	if store != nil {
 		keys.Reports, keys.Executions = store, store
-		queue = jobs.New(store, t.TempDir(), jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond})
+		jcfg := jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond}
+		if setup.jobs != nil {
+			jcfg = *setup.jobs
+		}
+		queue = jobs.New(store, t.TempDir(), jcfg)
 	}
 	signingKey := make([]byte, 32)
 	if _, err := rand.Read(signingKey); err != nil {
@@ -269,7 +276,7 @@ func startServer(t *testing.T, setup serverSetup) *testServer {
 }
 
 // key mints a key and returns its secret.
-func (ts *testServer) key(t *testing.T, k meta.Key) string {
+func (ts *testServer) key(t testing.TB, k meta.Key) string {
 	t.Helper()
 	if k.Role == "" {
 		k.Role = meta.RoleMember
@@ -287,7 +294,7 @@ type response struct {
 	Body   []byte
 }
 
-func (r response) json(t *testing.T, v any) {
+func (r response) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.Body, v); err != nil {
 		t.Fatalf("decode %s: %v", r.Body, err)
@@ -296,7 +303,7 @@ func (r response) json(t *testing.T, v any) {
 
 // do sends a request; auth is "" (none), "Bearer <secret>" or a full
 // Authorization header value.
-func (ts *testServer) do(t *testing.T, method, path, auth string, body io.Reader, hdr ...string) response {
+func (ts *testServer) do(t testing.TB, method, path, auth string, body io.Reader, hdr ...string) response {
 	t.Helper()
 	req, err := http.NewRequest(method, ts.URL+path, body)
 	if err != nil {
@@ -320,7 +327,7 @@ func (ts *testServer) do(t *testing.T, method, path, auth string, body io.Reader
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: b}
 }
 
-func (ts *testServer) get(t *testing.T, path, secret string) response {
+func (ts *testServer) get(t testing.TB, path, secret string) response {
 	t.Helper()
 	auth := ""
 	if secret != "" {
@@ -333,7 +340,7 @@ func basic(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
-func wantStatus(t *testing.T, r response, want int) {
+func wantStatus(t testing.TB, r response, want int) {
 	t.Helper()
 	if r.Status != want {
 		t.Fatalf("status %d, want %d; body %s", r.Status, want, r.Body)

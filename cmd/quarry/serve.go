@@ -86,6 +86,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	// Results live as long as their links (at least the default week).
 	queue := jobs.New(store, data, jobs.Config{ResultTTL: max(linkTTL, jobs.DefaultResultTTL)})
+	// quarry_jobs{state} and quarry_jobs_queue_depth, counted in the store
+	// at each scrape.
+	reg.MustRegister(jobs.Collector(store))
 	srv := server.New(server.Config{
 		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version, ReportLinkTTL: linkTTL,
 	}, server.Deps{Engine: eng, Keys: store, Ready: store.Ping, Registry: reg, Logger: slog.Default(),
