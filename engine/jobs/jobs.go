@@ -181,12 +181,14 @@ type Queue struct {
 
 	mu       sync.Mutex // guards the fields below and orders claims against cancels
 	handlers map[string]Handler
-	watchers []func(meta.Job)
-	running  map[string]*run
-	started  bool
-	stopped  bool
-	ctx      context.Context // lives from Start to Stop; runs derive from it
-	stop     context.CancelCauseFunc
+	// unlimited lists kinds not subject to PerTenantActive.
+	unlimited map[string]bool
+	watchers  []func(meta.Job)
+	running   map[string]*run
+	started   bool
+	stopped   bool
+	ctx       context.Context // lives from Start to Stop; runs derive from it
+	stop      context.CancelCauseFunc
 
 	wake chan struct{}
 	wg   sync.WaitGroup
@@ -224,6 +226,19 @@ func (q *Queue) Register(kind string, h Handler) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.handlers[kind] = h
+}
+
+// Unlimited exempts a kind from the per-tenant active-job limit: its jobs
+// always queue. For work whose volume another rule already bounds (report
+// runs: at most 50 active reports per user), where refusing a job would
+// drop work nobody is there to resubmit.
+func (q *Queue) Unlimited(kind string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.unlimited == nil {
+		q.unlimited = map[string]bool{}
+	}
+	q.unlimited[kind] = true
 }
 
 // ResultDir is the directory a job's result is written to.
@@ -326,6 +341,10 @@ func (q *Queue) signal() {
 func (q *Queue) Submit(ctx context.Context, j meta.Job) (meta.Job, error) {
 	q.mu.Lock()
 	_, ok := q.handlers[j.Kind]
+	limit := q.cfg.PerTenantActive
+	if q.unlimited[j.Kind] {
+		limit = 0 // meta.Jobs.CreateJob: 0 = unlimited
+	}
 	stopped := q.stopped
 	q.mu.Unlock()
 	if stopped {
@@ -336,9 +355,9 @@ func (q *Queue) Submit(ctx context.Context, j meta.Job) (meta.Job, error) {
 	}
 	j = meta.Job{Kind: j.Kind, Owner: j.Owner, Tenant: j.Tenant, Request: j.Request,
 		State: meta.JobEnqueued, CreatedAt: q.now()}
-	stored, err := q.store.CreateJob(ctx, j, q.cfg.PerTenantActive)
+	stored, err := q.store.CreateJob(ctx, j, limit)
 	if errors.Is(err, meta.ErrActiveLimit) {
-		return meta.Job{}, &LimitError{Tenant: j.Tenant, Limit: q.cfg.PerTenantActive}
+		return meta.Job{}, &LimitError{Tenant: j.Tenant, Limit: limit}
 	}
 	if err != nil {
 		return meta.Job{}, fmt.Errorf("submit: %w", err)

@@ -209,6 +209,18 @@ func TestPerTenantLimit(t *testing.T) {
 	if _, err := q.Submit(ctx, meta.Job{Kind: "k", Tenant: "org:a"}); err != nil {
 		t.Errorf("after a cancel: %v", err)
 	}
+	// A kind exempt from the limit still queues for the full tenant, while
+	// other kinds of that tenant stay limited.
+	q.Register("scheduled", writeResult)
+	q.Unlimited("scheduled")
+	for i := 0; i < 15; i++ {
+		if _, err := q.Submit(ctx, meta.Job{Kind: "scheduled", Tenant: "org:a"}); err != nil {
+			t.Fatalf("unlimited kind, job %d: %v", i+1, err)
+		}
+	}
+	if _, err := q.Submit(ctx, meta.Job{Kind: "k", Tenant: "org:a"}); !errors.As(err, &le) {
+		t.Errorf("limited kind after unlimited jobs: %v, want *LimitError", err)
+	}
 	// Unlimited.
 	q2 := New(store, dir, Config{Logger: quiet, PerTenantActive: -1})
 	q2.Register("k", writeResult)

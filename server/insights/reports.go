@@ -149,6 +149,9 @@ func verifyLink(key []byte, executionID string, expires int64, sig string) bool 
 func (a *API) AttachJobs(q *jobs.Queue) {
 	a.cfg.Jobs = q
 	q.Register(ReportJobKind, a.runReport)
+	// Report runs are bounded by the active-reports quota; a scheduled run
+	// refused by the job limit would be lost, so they always queue.
+	q.Unlimited(ReportJobKind)
 	q.Observe(func(j meta.Job) {
 		if j.Kind == ReportJobKind {
 			a.syncExecution(context.Background(), j.ID)
@@ -754,9 +757,10 @@ func (a *API) startExecution(ctx context.Context, r meta.Report, at time.Time) (
 }
 
 // StartScheduled is the schedule.StartFunc of recurring reports: it
-// starts one execution of r due at at through startExecution. An
-// execution recorded but not queued (e.g. the tenant's job limit) is left
-// Failed and is not retried.
+// starts one execution of r due at at through startExecution. Report jobs
+// are exempt from the per-tenant job limit (AttachJobs), so a due run is
+// queued, not refused; an execution that still cannot be queued (the
+// queue stopping, the store failing) is left Failed with the reason.
 func (a *API) StartScheduled(ctx context.Context, r meta.Report, at time.Time) error {
 	e, err := a.startExecution(ctx, r, at)
 	if e.ID == "" {
