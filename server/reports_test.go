@@ -449,3 +449,17 @@ func TestSigningKeyAndDocs(t *testing.T) {
 		t.Errorf("link %s", link)
 	}
 }
+
+// The insights quotas are server settings: a lower ExecuteNow quota set
+// in server.Config takes effect, with the message naming the setting.
+func TestQuotaSettings(t *testing.T) {
+	ts := startServer(t, serverSetup{cfg: Config{MaxExecuteNow: 1, ExecuteNowWindow: 30 * time.Minute}})
+	erin := ts.key(t, meta.Key{Name: "erin", User: "erin", Account: "pub-fabrikam"})
+	sys := datasets.SystemQueries()[3]
+	rep := ts.createReport(t, erin, map[string]any{"ReportName": "once", "QueryId": sys.QueryID,
+		"ExecuteNow": true, "QueryStartTime": "2026-03-01T00:00:00Z", "QueryEndTime": "2026-03-02T00:00:00Z"})
+	b := `{"ReportName": "twice", "QueryId": "` + sys.QueryID + `", "ExecuteNow": true}`
+	wantMessage(t, ts.call(t, http.MethodPost, reportsPath, erin, b, 400),
+		"User has exceeded its ExecuteNow report creation quota of 1 reports/30 mins")
+	ts.waitCompleted(t, erin, rep["reportId"].(string))
+}

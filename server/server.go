@@ -78,6 +78,12 @@ type Config struct {
 	CallbackTimeout  time.Duration
 	CallbackAttempts int
 	CallbackBackoff  time.Duration
+	// Insights quotas (0: the public API's defaults — 100 saved queries
+	// and 50 active reports per user, 5 ExecuteNow reports per 60 minutes).
+	MaxQueriesPerUser int
+	MaxActiveReports  int
+	MaxExecuteNow     int
+	ExecuteNowWindow  time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -194,7 +200,8 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout, Queries: insights.QueriesOf(deps.Keys),
 		Reports: reports, Executions: executions, SigningKey: deps.SigningKey, PublicURL: cfg.PublicURL,
 		LinkTTL: cfg.ReportLinkTTL, CallbackTimeout: cfg.CallbackTimeout, CallbackAttempts: cfg.CallbackAttempts,
-		CallbackBackoff: cfg.CallbackBackoff}, deps.Engine)
+		CallbackBackoff: cfg.CallbackBackoff, MaxQueriesPerUser: cfg.MaxQueriesPerUser, MaxActiveReports: cfg.MaxActiveReports,
+		MaxExecuteNow: cfg.MaxExecuteNow, ExecuteNowWindow: cfg.ExecuteNowWindow}, deps.Engine)
 	s.insights = ins
 	if deps.Jobs != nil {
 		ins.AttachJobs(deps.Jobs)
