@@ -36,6 +36,11 @@ func runServe(ctx context.Context, args []string) error {
 	fs.IntVar(&bodyLimit, "body-limit", server.DefaultBodyLimit, "largest request body accepted, in bytes (larger: 413)")
 	var linkTTL time.Duration
 	fs.DurationVar(&linkTTL, "report-link-ttl", insights.DefaultLinkTTL, "how long a report's signed download link (reportAccessSecureLink) lives")
+	var quotas server.Config
+	fs.IntVar(&quotas.MaxQueriesPerUser, "max-queries-per-user", insights.DefaultMaxQueriesPerUser, "saved insights queries per user")
+	fs.IntVar(&quotas.MaxActiveReports, "max-active-reports", insights.DefaultMaxActiveReports, "active insights reports per user")
+	fs.IntVar(&quotas.MaxExecuteNow, "max-execute-now", insights.DefaultMaxExecuteNow, "ExecuteNow reports per user per --execute-now-window")
+	fs.DurationVar(&quotas.ExecuteNowWindow, "execute-now-window", insights.DefaultExecuteNowWindow, "the window of --max-execute-now")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: quarry serve [--addr :8080] [--data DIR] [flags]")
 		fs.PrintDefaults()
@@ -91,6 +96,8 @@ func runServe(ctx context.Context, args []string) error {
 	reg.MustRegister(jobs.Collector(store))
 	srv := server.New(server.Config{
 		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version, ReportLinkTTL: linkTTL,
+		MaxQueriesPerUser: quotas.MaxQueriesPerUser, MaxActiveReports: quotas.MaxActiveReports,
+		MaxExecuteNow: quotas.MaxExecuteNow, ExecuteNowWindow: quotas.ExecuteNowWindow,
 	}, server.Deps{Engine: eng, Keys: store, Ready: store.Ping, Registry: reg, Logger: slog.Default(),
 		Jobs: queue, SigningKey: signingKey})
 
