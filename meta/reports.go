@@ -72,6 +72,9 @@ type ReportFilter struct {
 	Statuses []ReportStatus
 	// Scheduled keeps recurring reports only (ExecuteNow false).
 	Scheduled bool
+	// Offset skips that many reports of the ordered list; Limit, when > 0,
+	// returns at most that many (paging).
+	Offset, Limit int
 }
 
 // ReportQuota are the per-principal limits CreateReport checks in the
@@ -383,7 +386,15 @@ func (s *SQLite) ListReports(ctx context.Context, f ReportFilter) ([]Report, err
 	if len(where) > 0 {
 		stmt += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	rows, err := s.db.QueryContext(ctx, stmt+` ORDER BY created_at, rowid`, args...)
+	stmt += ` ORDER BY created_at, rowid`
+	if f.Limit > 0 || f.Offset > 0 {
+		limit := f.Limit
+		if limit <= 0 {
+			limit = -1 // SQLite: no limit
+		}
+		stmt, args = stmt+` LIMIT ? OFFSET ?`, append(args, limit, max(f.Offset, 0))
+	}
+	rows, err := s.db.QueryContext(ctx, stmt, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list reports: %w", err)
 	}

@@ -342,8 +342,10 @@ func benchScheduled(b *testing.B, store *meta.SQLite) {
 	b.Logf("b.N=%d; untimed setup (1,000 HTTP creates per iteration): %s per iteration", b.N, setupTime/time.Duration(b.N))
 }
 
-// BenchmarkGetScheduledReport: GET /ScheduledReport (the full list) and
-// GET /ScheduledReport?reportId=<one> by one member with 10,000 reports,
+// BenchmarkGetScheduledReport: GET /ScheduledReport (the first page of the
+// list: insights.DefaultReportsPageSize reports and a nextLink), a page in
+// the middle (skipToken), and GET /ScheduledReport?reportId=<one>, by one
+// member with 10,000 reports,
 // inserted through the metadata store (untimed setup), with
 // GOMAXPROCS×4 concurrent clients over loopback keep-alive connections.
 func BenchmarkGetScheduledReport(b *testing.B) {
@@ -388,7 +390,8 @@ func BenchmarkGetScheduledReport(b *testing.B) {
 		path  func(i int) string
 		count int
 	}{
-		{"list", func(int) string { return reportsPath }, reports},
+		{"list_first_page", func(int) string { return reportsPath }, insights.DefaultReportsPageSize},
+		{"list_page_5", func(int) string { return reportsPath + "?skipToken=5000" }, insights.DefaultReportsPageSize},
 		{"reportId", func(i int) string { return reportsPath + "?reportId=" + ids[i%len(ids)] }, 1},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -463,3 +463,54 @@ func TestQuotaSettings(t *testing.T) {
 		"User has exceeded its ExecuteNow report creation quota of 1 reports/30 mins")
 	ts.waitCompleted(t, erin, rep["reportId"].(string))
 }
+
+// GET /ScheduledReport pages: nextLink carries skipToken until the last
+// page, and the pages together hold every report once.
+func TestListReportsPages(t *testing.T) {
+	ts := startServer(t, serverSetup{cfg: Config{ReportsPageSize: 2}})
+	alice := ts.key(t, meta.Key{Name: "alice", User: "alice", Account: "pub-fabrikam"})
+	queryID := ts.createQuery(t, "/insights/v1.1/cmp", alice, "q", reportQuery)
+	start := testNow.Add(5 * time.Hour).Format("2006-01-02T15:04:05Z")
+	want := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		rep := ts.createReport(t, alice, map[string]any{"ReportName": fmt.Sprintf("r%d", i), "QueryId": queryID,
+			"StartTime": start, "RecurrenceInterval": 24, "RecurrenceCount": 3})
+		want[rep["reportId"].(string)] = true
+	}
+	got := map[string]bool{}
+	path, pages := reportsPath+"?reportName=", 0
+	for path != "" {
+		r := ts.do(t, http.MethodGet, path, "Bearer "+alice, nil)
+		wantStatus(t, r, http.StatusOK)
+		var env struct {
+			Value      []map[string]any `json:"value"`
+			NextLink   *string          `json:"nextLink"`
+			TotalCount int              `json:"totalCount"`
+		}
+		r.json(t, &env)
+		pages++
+		if env.TotalCount != len(env.Value) || len(env.Value) > 2 {
+			t.Fatalf("page %d: %d values, totalCount %d", pages, len(env.Value), env.TotalCount)
+		}
+		for _, v := range env.Value {
+			id := v["reportId"].(string)
+			if got[id] {
+				t.Errorf("report %s on two pages", id)
+			}
+			got[id] = true
+		}
+		path = ""
+		if env.NextLink != nil {
+			u, err := url.Parse(*env.NextLink)
+			if err != nil || u.Query().Get("skipToken") == "" {
+				t.Fatalf("nextLink %q", *env.NextLink)
+			}
+			path = u.RequestURI()
+		}
+	}
+	if pages != 3 || len(got) != len(want) {
+		t.Errorf("%d pages with %d reports; want 3 pages with %d", pages, len(got), len(want))
+	}
+	r := ts.do(t, http.MethodGet, reportsPath+"?skipToken=-1", "Bearer "+alice, nil)
+	wantStatus(t, r, http.StatusBadRequest)
+}

@@ -84,6 +84,8 @@ type Config struct {
 	MaxActiveReports  int
 	MaxExecuteNow     int
 	ExecuteNowWindow  time.Duration
+	// ReportsPageSize is GET /ScheduledReport's page size (0: 1,000).
+	ReportsPageSize int
 }
 
 func (c Config) withDefaults() Config {
@@ -201,7 +203,7 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 		Reports: reports, Executions: executions, SigningKey: deps.SigningKey, PublicURL: cfg.PublicURL,
 		LinkTTL: cfg.ReportLinkTTL, CallbackTimeout: cfg.CallbackTimeout, CallbackAttempts: cfg.CallbackAttempts,
 		CallbackBackoff: cfg.CallbackBackoff, MaxQueriesPerUser: cfg.MaxQueriesPerUser, MaxActiveReports: cfg.MaxActiveReports,
-		MaxExecuteNow: cfg.MaxExecuteNow, ExecuteNowWindow: cfg.ExecuteNowWindow}, deps.Engine)
+		MaxExecuteNow: cfg.MaxExecuteNow, ExecuteNowWindow: cfg.ExecuteNowWindow, ReportsPageSize: cfg.ReportsPageSize}, deps.Engine)
 	s.insights = ins
 	if deps.Jobs != nil {
 		ins.AttachJobs(deps.Jobs)

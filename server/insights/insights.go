@@ -65,6 +65,9 @@ const TestQueryRows = 100
 // DefaultMaxQueriesPerUser is the public API's quota of saved queries.
 const DefaultMaxQueriesPerUser = 100
 
+// DefaultReportsPageSize is the page size of GET /ScheduledReport.
+const DefaultReportsPageSize = 1000
+
 // Config holds the family's settings.
 type Config struct {
 	// TestQueryTimeout bounds a testQueryResult run; 0 means
@@ -91,6 +94,9 @@ type Config struct {
 	LinkTTL time.Duration
 	// PublicURL is the base of download links; empty means the request's.
 	PublicURL string
+	// ReportsPageSize is how many reports one GET /ScheduledReport page
+	// holds before nextLink (default 1,000).
+	ReportsPageSize int
 	// MaxActiveReports caps a user's Active reports (default 50).
 	MaxActiveReports int
 	// MaxExecuteNow ExecuteNow reports per ExecuteNowWindow per user
@@ -160,6 +166,9 @@ func New(cfg Config, eng *engine.Engine) *API {
 		cfg.MaxCallbacks = DefaultMaxCallbacks
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.ReportsPageSize <= 0 {
+		cfg.ReportsPageSize = DefaultReportsPageSize
+	}
 	a := &API{cfg: cfg, eng: eng, served: map[string]bool{}, callbacks: newCallbacks(cfg)}
 	for _, n := range Datasets {
 		a.served[n] = true

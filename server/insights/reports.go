@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -808,18 +809,50 @@ func (a *API) listReports(c *fiber.Ctx) error {
 	if strings.TrimSpace(idParam) != "" {
 		f.IDs = splitList(idParam)
 	}
+	// Paging: a page of ReportsPageSize reports; when more follow, nextLink
+	// is this request with skipToken set to the next page's offset.
+	if tok, _ := api.Query(c, "skipToken"); strings.TrimSpace(tok) != "" {
+		n, err := strconv.Atoi(strings.TrimSpace(tok))
+		if err != nil || n < 0 {
+			return badRequest("Invalid query parameters - skipToken", "skipToken is the offset a nextLink carries; follow nextLink as given")
+		}
+		f.Offset = n
+	}
+	f.Limit = a.cfg.ReportsPageSize + 1
 	list, err := reports.ListReports(c.UserContext(), f)
 	if err != nil {
 		return api.Internal(err)
 	}
-	if len(list) == 0 && (f.IDs != nil || f.Name != "" || f.QueryID != "") {
+	if len(list) == 0 && f.Offset == 0 && (f.IDs != nil || f.Name != "" || f.QueryID != "") {
 		return notFound("none of your reports matches the reportId, reportName and queryId filters")
+	}
+	var next *string
+	if len(list) > a.cfg.ReportsPageSize {
+		list = list[:a.cfg.ReportsPageSize]
+		link := a.nextLink(c, f.Offset+a.cfg.ReportsPageSize)
+		next = &link
 	}
 	views := make([]ReportView, len(list))
 	for i, r := range list {
 		views[i] = reportView(r)
 	}
-	return ok(c, views, len(views), nil)
+	return c.JSON(Envelope{Value: views, NextLink: next, TotalCount: len(views), StatusCode: fiber.StatusOK})
+}
+
+// nextLink is the current request's URL with skipToken set to offset.
+func (a *API) nextLink(c *fiber.Ctx, offset int) string {
+	base := a.cfg.PublicURL
+	if base == "" {
+		base = c.BaseURL()
+	}
+	q := url.Values{}
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		if !strings.EqualFold(string(k), "skipToken") {
+			q.Add(string(k), string(v))
+		}
+	})
+	q.Set("skipToken", strconv.Itoa(offset))
+	return strings.TrimRight(base, "/") + c.Path() + "?" + q.Encode()
 }
 
 // deleteReport answers DELETE /ScheduledReport/{reportId}: the report, its
