@@ -134,19 +134,27 @@ func commonSub(dc *dayCtx, s *subscription, p int) {
 	}
 }
 
-func usageRow(dc *dayCtx, p int, _ time.Time) error {
-	w, r := dc.w, dc.r
-	s := dc.env.world.sub(r, p)
-	o, c := s.offer, s.cust
+// subscriptionHead writes the columns usage and orders rows share: the
+// publisher, the subscription, its offer and SKU (skuCol is the dataset's
+// spelling), the customer's country and the preview flag.
+func subscriptionHead(dc *dayCtx, s *subscription, p int, skuCol string) {
+	w, o := dc.w, s.offer
 	w.S("PublisherId", Publishers[p])
 	w.S("MarketplaceSubscriptionId", s.id)
 	w.D("MonthStartDate", monthStart(dc.day))
 	w.S("OfferType", o.typ)
 	w.S("AzureLicenseType", s.azLic)
 	w.S("MarketplaceLicenseType", o.licenseType)
-	w.S("SKU", o.skus[s.sku])
-	w.S("CustomerCountry", c.country)
-	w.S("IsPreviewSKU", yesNo(r.chance(0.02)))
+	w.S(skuCol, o.skus[s.sku])
+	w.S("CustomerCountry", s.cust.country)
+	w.S("IsPreviewSKU", yesNo(dc.r.chance(0.02)))
+}
+
+func usageRow(dc *dayCtx, p int, _ time.Time) error {
+	w, r := dc.w, dc.r
+	s := dc.env.world.sub(r, p)
+	o, c := s.offer, s.cust
+	subscriptionHead(dc, s, p, "SKU")
 	w.S("SKUBillingType", o.billing)
 	w.S("IsInternal", yesNo(r.chance(0.01)))
 	if s.vmSize != "" {
@@ -198,11 +206,14 @@ func usageRow(dc *dayCtx, p int, _ time.Time) error {
 		}
 	}
 	commonSub(dc, s, p)
-	planType := map[string]string{"SaaS": "Flat rate", "Azure Applications": "Usage based"}[o.typ]
-	if planType == "" {
-		planType = "Per core"
+	switch o.typ {
+	case "SaaS":
+		w.S("PlanType", "Flat rate")
+	case "Azure Applications":
+		w.S("PlanType", "Usage based")
+	default:
+		w.S("PlanType", "Per core")
 	}
-	w.S("PlanType", planType)
 	w.S("CustomerAccess", "Yes")
 	w.S("PublisherAccess", "Yes")
 	w.F("NormalizedUsage", norm)
@@ -218,15 +229,7 @@ func orderRow(dc *dayCtx, p int, _ time.Time) error {
 	w, r := dc.w, dc.r
 	s := dc.env.world.sub(r, p)
 	o, c := s.offer, s.cust
-	w.S("PublisherId", Publishers[p])
-	w.S("MarketplaceSubscriptionId", s.id)
-	w.D("MonthStartDate", monthStart(dc.day))
-	w.S("OfferType", o.typ)
-	w.S("AzureLicenseType", s.azLic)
-	w.S("MarketplaceLicenseType", o.licenseType)
-	w.S("Sku", o.skus[s.sku])
-	w.S("CustomerCountry", c.country)
-	w.S("IsPreviewSKU", yesNo(r.chance(0.02)))
+	subscriptionHead(dc, s, p, "Sku")
 	orderID := r.uuid()
 	w.S("OrderId", orderID)
 	qty := s.quantity + int64(r.intn(5))
