@@ -215,7 +215,7 @@ func (s *SQLite) CreateJob(ctx context.Context, j Job, maxActive int) (Job, erro
 }
 
 func (s *SQLite) insertJob(ctx context.Context, j Job, maxActive int) error {
-	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: count and insert under the write lock
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: count and insert under the write lock
 	if err != nil {
 		return err
 	}
@@ -350,7 +350,7 @@ func (s *SQLite) UpdateJob(ctx context.Context, j Job) error {
 	if !validState(j.State) {
 		return fmt.Errorf("update job %q: unknown state %q", j.ID, j.State)
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("update job %q: %w", j.ID, err)
 	}
@@ -382,7 +382,7 @@ func (s *SQLite) UpdateJob(ctx context.Context, j Job) error {
 // in the one process that runs jobs for this store, before it starts
 // workers: a running job it finds is taken to be an orphan.
 func (s *SQLite) RecoverJobs(ctx context.Context, now time.Time, maxAttempts int) (requeued, failed int, err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, 0, fmt.Errorf("recover jobs: %w", err)
 	}

@@ -131,7 +131,7 @@ func SchemaVersion() int { return len(migrations) }
 // processes opening a new directory at once do not both migrate: the second
 // waits, then finds the work done.
 func (s *SQLite) migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -99,7 +99,7 @@ func (s *SQLite) CreateQuery(ctx context.Context, q Query, maxPerUser int) (Quer
 	q.CreatedAt = q.CreatedAt.UTC()
 	// The transaction begins IMMEDIATE (see Open): the count and the insert
 	// hold the write lock together, so concurrent creates cannot overshoot.
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return Query{}, fmt.Errorf("create query: %w", err)
 	}
@@ -184,7 +184,7 @@ func (s *SQLite) ListQueries(ctx context.Context, f QueryFilter) ([]Query, error
 // DeleteQuery implements Queries.
 func (s *SQLite) DeleteQuery(ctx context.Context, id string) (Query, error) {
 	id = strings.ToLower(strings.TrimSpace(id))
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return Query{}, fmt.Errorf("delete query %q: %w", id, err)
 	}

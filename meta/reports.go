@@ -280,7 +280,7 @@ func (s *SQLite) CreateReport(ctx context.Context, r Report, quota ReportQuota) 
 	}
 	// BEGIN IMMEDIATE (see Open): the counts and the insert hold the write
 	// lock together, so concurrent creates cannot overshoot a quota.
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return Report{}, fmt.Errorf("create report: %w", err)
 	}
@@ -415,7 +415,7 @@ func (s *SQLite) ListReports(ctx context.Context, f ReportFilter) ([]Report, err
 
 // SetReportStatus implements Reports.
 func (s *SQLite) SetReportStatus(ctx context.Context, id string, status ReportStatus) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE reports SET status = ?, modified_at = ? WHERE id = ?`,
+	res, err := s.w.ExecContext(ctx, `UPDATE reports SET status = ?, modified_at = ? WHERE id = ?`,
 		string(status), fmtTime(s.clock()), normID(id))
 	if err != nil {
 		return fmt.Errorf("report %q: %w", id, err)
@@ -435,7 +435,7 @@ func (s *SQLite) UpdateReport(ctx context.Context, r Report) error {
 	if r.CallbackMethod == "" {
 		r.CallbackMethod = "POST"
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE reports SET name = ?, description = ?, start_time = ?, recurrence_interval = ?,
+	res, err := s.w.ExecContext(ctx, `UPDATE reports SET name = ?, description = ?, start_time = ?, recurrence_interval = ?,
 		recurrence_count = ?, end_time = ?, format = ?, callback_url = ?, callback_method = ?, status = ?, last_due_at = ?,
 		modified_at = ? WHERE id = ?`,
 		r.Name, r.Description, nullTime(r.StartTime), r.RecurrenceInterval, count, nullTime(r.EndTime), r.Format,
@@ -451,7 +451,7 @@ func (s *SQLite) UpdateReport(ctx context.Context, r Report) error {
 
 // AdvanceReport implements Reports.
 func (s *SQLite) AdvanceReport(ctx context.Context, id string, lastDue *time.Time, exhausted bool) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE reports SET last_due_at = ?,
+	res, err := s.w.ExecContext(ctx, `UPDATE reports SET last_due_at = ?,
 		status = CASE WHEN ? THEN 'Inactive' ELSE status END WHERE id = ?`, nullTime(lastDue), exhausted, normID(id))
 	if err != nil {
 		return fmt.Errorf("advance report %q: %w", id, err)
@@ -465,7 +465,7 @@ func (s *SQLite) AdvanceReport(ctx context.Context, id string, lastDue *time.Tim
 // DeleteReport implements Reports.
 func (s *SQLite) DeleteReport(ctx context.Context, id string) (Report, error) {
 	id = normID(id)
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return Report{}, fmt.Errorf("delete report %q: %w", id, err)
 	}
@@ -556,7 +556,7 @@ func (s *SQLite) CreateExecution(ctx context.Context, e Execution) (Execution, e
 	if e.ScheduledAt.IsZero() {
 		e.ScheduledAt = e.CreatedAt
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO executions (`+executionColumns+`)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO executions (`+executionColumns+`)
 		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM reports WHERE id = ?)`,
 		e.ID, e.ReportID, e.JobID, string(e.Status), e.Error, fmtTime(e.ScheduledAt), nullTime(e.StartedAt),
 		nullTime(e.FinishedAt), e.ResultPath, e.ResultRows, e.ResultBytes, nullTime(e.ExpiresAt), fmtTime(e.CreatedAt),
@@ -575,7 +575,7 @@ func (s *SQLite) UpdateExecution(ctx context.Context, e Execution) error {
 	if !validExecutionStatus(e.Status) {
 		return fmt.Errorf("update execution: %w", &ValidationError{"status", fmt.Sprintf("unknown execution status %q", e.Status)})
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE executions SET job_id = ?, status = ?, error = ?, started_at = ?,
+	res, err := s.w.ExecContext(ctx, `UPDATE executions SET job_id = ?, status = ?, error = ?, started_at = ?,
 		finished_at = ?, result_path = ?, result_rows = ?, result_bytes = ?, expires_at = ? WHERE id = ?`,
 		e.JobID, string(e.Status), e.Error, nullTime(e.StartedAt), nullTime(e.FinishedAt), e.ResultPath,
 		e.ResultRows, e.ResultBytes, nullTime(e.ExpiresAt), normID(e.ID))
@@ -590,7 +590,7 @@ func (s *SQLite) UpdateExecution(ctx context.Context, e Execution) error {
 
 // SetExecutionCallback implements Executions.
 func (s *SQLite) SetExecutionCallback(ctx context.Context, id, status string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE executions SET callback_status = ? WHERE id = ?`, nullString(status), normID(id))
+	res, err := s.w.ExecContext(ctx, `UPDATE executions SET callback_status = ? WHERE id = ?`, nullString(status), normID(id))
 	if err != nil {
 		return fmt.Errorf("execution %q callback: %w", id, err)
 	}

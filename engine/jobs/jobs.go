@@ -207,7 +207,7 @@ type run struct {
 func New(store meta.Jobs, dataDir string, cfg Config) *Queue {
 	cfg = cfg.withDefaults()
 	return &Queue{
-		store:    &serialWrites{Jobs: store},
+		store:    store,
 		dataDir:  dataDir,
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "jobs"),
@@ -699,34 +699,4 @@ func (q *Queue) Sweep(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// serialWrites makes the queue's writes to the store take turns in the
-// process. SQLite has one writer at a time anyway; but writers that find
-// its lock taken wait in SQLite's busy handler, which sleeps in growing
-// steps (up to 100 ms) rather than queueing, so workers, Submit and Sweep
-// contending for it made 1,000 trivial jobs 4× slower than taking turns
-// on a mutex. (A process-wide write mutex in meta.SQLite would serve every
-// writer, not only the queue.)
-type serialWrites struct {
-	meta.Jobs
-	mu sync.Mutex
-}
-
-func (s *serialWrites) CreateJob(ctx context.Context, j meta.Job, maxActive int) (meta.Job, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Jobs.CreateJob(ctx, j, maxActive)
-}
-
-func (s *serialWrites) UpdateJob(ctx context.Context, j meta.Job) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Jobs.UpdateJob(ctx, j)
-}
-
-func (s *serialWrites) RecoverJobs(ctx context.Context, now time.Time, maxAttempts int) (int, int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.Jobs.RecoverJobs(ctx, now, maxAttempts)
 }
