@@ -221,6 +221,16 @@ func TestPerTenantLimit(t *testing.T) {
 	if _, err := q.Submit(ctx, meta.Job{Kind: "k", Tenant: "org:a"}); !errors.As(err, &le) {
 		t.Errorf("limited kind after unlimited jobs: %v, want *LimitError", err)
 	}
+	// Unlimited jobs still count as the tenant's active jobs: a fresh
+	// tenant with 10 of them cannot start a limited one.
+	for i := 0; i < 10; i++ {
+		if _, err := q.Submit(ctx, meta.Job{Kind: "scheduled", Tenant: "org:c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := q.Submit(ctx, meta.Job{Kind: "k", Tenant: "org:c"}); !errors.As(err, &le) || le.Tenant != "org:c" {
+		t.Errorf("limited kind of a tenant with 10 unlimited jobs: %v, want *LimitError{org:c}", err)
+	}
 	// Unlimited.
 	q2 := New(store, dir, Config{Logger: quiet, PerTenantActive: -1})
 	q2.Register("k", writeResult)
