@@ -20,14 +20,24 @@ import (
 // int64, uint64, float64, bool, Date (DATE) or time.Time (TIMESTAMP, UTC).
 // Strings are copied: Arrow's point into the record's buffers, which
 // DuckDB reuses once the reader moves on.
-func Value(col arrow.Array, i int) any {
+func Value(col arrow.Array, i int) any { return value(col, i, true) }
+
+// value is Value; with clone false a string still points into the batch,
+// for writers that use it before the reader moves on.
+func value(col arrow.Array, i int, clone bool) any {
 	if col.IsNull(i) {
 		return nil
 	}
 	switch c := col.(type) {
 	case *array.String:
+		if !clone {
+			return c.Value(i)
+		}
 		return strings.Clone(c.Value(i))
 	case *array.LargeString:
+		if !clone {
+			return c.Value(i)
+		}
 		return strings.Clone(c.Value(i))
 	case *array.Int8:
 		return int64(c.Value(i))
@@ -133,7 +143,7 @@ func writeJSON(w io.Writer, rr array.RecordReader, asArray bool) (int64, error) 
 				}
 				bw.Write(keys[c])
 				bw.WriteByte(':')
-				writeJSONValue(bw, Value(rec.Column(c), r))
+				writeJSONValue(bw, value(rec.Column(c), r, false)) // written at once: no copy
 			}
 			bw.WriteByte('}')
 			if !asArray {
