@@ -6,6 +6,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/quarry/quarry/engine"
 	"github.com/quarry/quarry/planner"
 )
 
@@ -13,48 +14,35 @@ import (
 // that does no work: the Arrow stream the engine uses against database/sql.
 func BenchmarkFixedOverhead(b *testing.B) {
 	e := setup(b)
-	q := planner.SQL{Text: "SELECT 42 AS x"}
-	b.Run("engine_arrow", func(b *testing.B) {
-		for b.Loop() {
-			r, err := e.RunSQL(context.Background(), q)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for r.Reader.Next() {
-			}
-			r.Close()
-		}
-	})
-	b.Run("database_sql", func(b *testing.B) {
-		for b.Loop() {
-			var x int
-			if err := e.DB().QueryRow(q.Text).Scan(&x); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	bothPaths(b, e, planner.SQL{Text: "SELECT 42 AS x"})
 }
 
 // BenchmarkQ1Paths splits the top-10 question's time: planning, and the
 // same SQL through the Arrow stream and through database/sql.
 func BenchmarkQ1Paths(b *testing.B) {
 	e := setup(b)
-	p, err := layoutQuestions[0].plan(e.Catalog())
-	if err != nil {
-		b.Fatal(err)
-	}
-	q, err := e.Compile(p)
-	if err != nil {
-		b.Fatal(err)
+	plan := func() planner.SQL {
+		p, err := layoutQuestions[0].plan(e.Catalog())
+		if err != nil {
+			b.Fatal(err)
+		}
+		q, err := e.Compile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return q
 	}
 	b.Run("plan_compile", func(b *testing.B) {
 		for b.Loop() {
-			p, _ := layoutQuestions[0].plan(e.Catalog())
-			if _, err := e.Compile(p); err != nil {
-				b.Fatal(err)
-			}
+			plan()
 		}
 	})
+	bothPaths(b, e, plan())
+}
+
+// bothPaths runs q through the engine's Arrow stream and through
+// database/sql, draining every row.
+func bothPaths(b *testing.B, e *engine.Engine, q planner.SQL) {
 	b.Run("arrow", func(b *testing.B) {
 		for b.Loop() {
 			r, err := e.RunSQL(context.Background(), q)
