@@ -68,13 +68,8 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// fakeKeys is an in-memory meta.Keys. Its embedded meta.Queries (a real
-// SQLite store in the test's temp dir, set by startServer) makes it the
-// saved-query store too, as the metadata store is in `quarry serve`.
+// fakeKeys is an in-memory meta.Keys.
 type fakeKeys struct {
-	meta.Queries
-	meta.Reports
-	meta.Executions
 	mu   sync.Mutex
 	keys map[string]meta.Key // by secret hash
 	n    int
@@ -210,15 +205,17 @@ func startServer(t testing.TB, setup serverSetup) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	keys := newFakeKeys()
-	keys.Queries = setup.queries
+	queries := setup.queries
 	store, _ := setup.queries.(*meta.SQLite)
-	if keys.Queries == nil {
+	if queries == nil {
 		store = openQueries(t)
-		keys.Queries = store
+		queries = store
 	}
 	var queue *jobs.Queue
+	var reports meta.Reports
+	var executions meta.Executions
 	if store != nil {
-		keys.Reports, keys.Executions = store, store
+		reports, executions = store, store
 		jcfg := jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond}
 		if setup.jobs != nil {
 			jcfg = *setup.jobs
@@ -235,7 +232,8 @@ func startServer(t testing.TB, setup serverSetup) *testServer {
 	}
 	logs := &syncBuffer{}
 	srv := New(setup.cfg, Deps{
-		Engine: testEngine, Keys: keys, Ready: setup.ready, Jobs: queue, SigningKey: signingKey,
+		Engine: testEngine, Keys: keys, Queries: queries, Reports: reports, Executions: executions,
+		Ready: setup.ready, Jobs: queue, SigningKey: signingKey,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}, setup.opts...)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -114,8 +114,14 @@ func (c Config) withDefaults() Config {
 // Deps are the services the server calls.
 type Deps struct {
 	Engine *engine.Engine
-	// Keys resolves API keys (the metadata store).
-	Keys meta.Keys
+	// Keys resolves API keys; Queries, Reports and Executions hold the
+	// insights objects (all four are the metadata store in quarry serve).
+	// Without Queries the saved-query routes answer 500; without Reports
+	// and Executions, the report routes.
+	Keys       meta.Keys
+	Queries    meta.Queries
+	Reports    meta.Reports
+	Executions meta.Executions
 	// Ready, when set, is part of /readyz (e.g. the metadata store's Ping);
 	// an error makes the server not ready, with the error as the reason.
 	Ready func(ctx context.Context) error
@@ -198,9 +204,8 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 	s.app.Use(s.recovery, s.requestID, s.accessLog, s.observe, s.bodyLimit)
 
 	s.routes = append(s.opsRoutes(), s.apiRoutes()...)
-	reports, executions := insights.ReportsOf(deps.Keys)
-	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout, Queries: insights.QueriesOf(deps.Keys),
-		Reports: reports, Executions: executions, SigningKey: deps.SigningKey, PublicURL: cfg.PublicURL,
+	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout, Queries: deps.Queries,
+		Reports: deps.Reports, Executions: deps.Executions, SigningKey: deps.SigningKey, PublicURL: cfg.PublicURL,
 		LinkTTL: cfg.ReportLinkTTL, CallbackTimeout: cfg.CallbackTimeout, CallbackAttempts: cfg.CallbackAttempts,
 		CallbackBackoff: cfg.CallbackBackoff, MaxQueriesPerUser: cfg.MaxQueriesPerUser, MaxActiveReports: cfg.MaxActiveReports,
 		MaxExecuteNow: cfg.MaxExecuteNow, ExecuteNowWindow: cfg.ExecuteNowWindow, ReportsPageSize: cfg.ReportsPageSize}, deps.Engine)

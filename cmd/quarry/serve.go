@@ -98,7 +98,7 @@ func runServe(ctx context.Context, args []string) error {
 		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version, ReportLinkTTL: linkTTL,
 		MaxQueriesPerUser: quotas.MaxQueriesPerUser, MaxActiveReports: quotas.MaxActiveReports,
 		MaxExecuteNow: quotas.MaxExecuteNow, ExecuteNowWindow: quotas.ExecuteNowWindow,
-	}, server.Deps{Engine: eng, Keys: store, Ready: store.Ping, Registry: reg, Logger: slog.Default(),
+	}, server.Deps{Engine: eng, Keys: store, Queries: store, Reports: store, Executions: store, Ready: store.Ping, Registry: reg, Logger: slog.Default(),
 		Jobs: queue, SigningKey: signingKey})
 
 	ln, err := net.Listen("tcp", addr)

@@ -115,14 +115,6 @@ type Config struct {
 	MaxCallbacks     int
 }
 
-// QueriesOf returns v's saved-query store when v has one (the metadata
-// store, which the server receives as its key store), else nil: the
-// server wires Config.Queries with it.
-func QueriesOf(v any) meta.Queries {
-	q, _ := v.(meta.Queries)
-	return q
-}
-
 // API serves the family.
 type API struct {
 	cfg    Config

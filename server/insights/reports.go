@@ -85,14 +85,6 @@ const (
 	contentDispositionFormat = `attachment; filename="%s"`
 )
 
-// ReportsOf returns v's report and execution stores when v has them (the
-// metadata store, which the server receives as its key store).
-func ReportsOf(v any) (meta.Reports, meta.Executions) {
-	r, _ := v.(meta.Reports)
-	e, _ := v.(meta.Executions)
-	return r, e
-}
-
 // LoadOrCreateSigningKey returns the HMAC key of download links, stored
 // at <dataDir>/signing.key (0600) and created on first use.
 func LoadOrCreateSigningKey(dataDir string) ([]byte, error) {
