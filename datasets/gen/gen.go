@@ -458,16 +458,6 @@ type rowWriter struct {
 	row *datasets.Row
 	pw  *datasets.PartWriter
 	idx map[string]int
-	// seq remembers the columns in the order the generator set them on
-	// earlier rows; a generator sets them in the same order row after row,
-	// so the next name is almost always seq[pos] and the map is skipped.
-	seq []seqCol
-	pos int
-}
-
-type seqCol struct {
-	name string
-	idx  int
 }
 
 func newRowWriter(d *datasets.Dataset, pw *datasets.PartWriter) *rowWriter {
@@ -484,20 +474,10 @@ func (w *rowWriter) has(name string) bool { _, ok := w.idx[name]; return ok }
 // col returns the stored index of a column; a generator asking for a
 // column its schema lacks is a programming error.
 func (w *rowWriter) col(name string) int {
-	if w.pos < len(w.seq) && w.seq[w.pos].name == name {
-		w.pos++
-		return w.seq[w.pos-1].idx
-	}
 	i, ok := w.idx[name]
 	if !ok {
 		panic(fmt.Sprintf("gen: dataset %s has no stored column %q", w.d.Name, name))
 	}
-	if w.pos < len(w.seq) {
-		w.seq[w.pos] = seqCol{name, i}
-	} else {
-		w.seq = append(w.seq, seqCol{name, i})
-	}
-	w.pos++
 	return i
 }
 
@@ -532,7 +512,6 @@ func (w *rowWriter) DN(name string, v time.Time) {
 func (w *rowWriter) emit() error {
 	err := w.pw.Write(w.row)
 	w.row.Reset()
-	w.pos = 0
 	return err
 }
 
