@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -351,7 +352,7 @@ func queryDiag(src string, toks []token, i int, s qState, lastClause int, lastOp
 		e.Hint = "conditions can only be joined with AND"
 	case (s == qSelCol || s == qAfterSelect) && t.text == "*":
 		e.Hint = "list the columns by name; SELECT * is not supported"
-	case t.text == ";" && contains(qExpected[s], exEndQuery) && toks[i+1].kind == tokEOF:
+	case t.text == ";" && slices.Contains(qExpected[s], exEndQuery) && toks[i+1].kind == tokEOF:
 		e.Hint = "remove the trailing ';'"
 	case s == qSelNext && t.kind == tokIdent && i == 2 && closest(strings.ToUpper(prev.text), []string{"DISTINCT"}) != "":
 		e.Hint = "did you mean 'DISTINCT'?"

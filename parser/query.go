@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -219,7 +220,7 @@ func convertQuery(src string, g *gQuery) (*Query, error) {
 	if g.Timespan != nil {
 		v := g.Timespan.Value
 		up := strings.ToUpper(v.Name)
-		if !contains(timespans, up) {
+		if !slices.Contains(timespans, up) {
 			e := &Error{
 				Pos:      pos(v.Pos),
 				Message:  queryMessage,
@@ -253,13 +254,4 @@ func parseLimit(src string, n gNumber) (int64, error) {
 		return 0, e
 	}
 	return v, nil
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -3,6 +3,7 @@ package planner
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -137,7 +138,7 @@ func FromAnalytics(req AnalyticsRequest, cat *datasets.Catalog, opt AnalyticsOpt
 
 	// time bucket first, then dimensions, then metrics
 	if u := strings.ToLower(req.GroupByTimeUnit); u != "" {
-		if !contains(TimeUnits, u) {
+		if !slices.Contains(TimeUnits, u) {
 			return nil, bad("groupByTimeUnit '%s' is not one of %s", req.GroupByTimeUnit, strings.Join(TimeUnits, ", "))
 		}
 		p.Outputs = append(p.Outputs, Output{Name: u, Kind: OutBucket, Column: d.Time(), Unit: u})
@@ -357,13 +358,4 @@ func closestOfRole(d *datasets.Dataset, name string, role datasets.Role, want bo
 		}
 	}
 	return datasets.Closest(name, cands)
-}
-
-func contains(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
