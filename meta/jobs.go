@@ -97,6 +97,8 @@ type JobFilter struct {
 	States []JobState
 	// ExpiresBefore, when set, keeps jobs whose ExpiresAt is at or before it.
 	ExpiresBefore time.Time
+	// CreatedSince, when set, keeps jobs created at or after it.
+	CreatedSince time.Time
 	// Limit caps the number of jobs returned; 0 = all.
 	Limit int
 }
@@ -110,14 +112,32 @@ var ErrJobConflict = errors.New("job state conflict")
 // already has the maximum number of enqueued or running jobs.
 var ErrActiveLimit = errors.New("active job limit reached")
 
+// ErrRateLimit is returned (wrapped) by CreateJob when the job's tenant
+// already created the maximum number of jobs of its kind in the window.
+var ErrRateLimit = errors.New("job submission rate limit reached")
+
+// Admission bounds the jobs a tenant may have; CreateJob checks it in the
+// same write transaction as the insert, so concurrent submissions cannot
+// both slip under a limit. Jobs of the admin tenant "" are not checked.
+// Zero fields do not limit.
+type Admission struct {
+	// MaxActive caps the tenant's enqueued and running jobs (any kind).
+	MaxActive int
+	// MaxRecent caps the tenant's jobs of the new job's kind created at or
+	// after Since (any state): a submission rate.
+	MaxRecent int
+	Since     time.Time
+}
+
 // Jobs stores asynchronous jobs.
 type Jobs interface {
 	// CreateJob stores a new job and returns the stored record. A missing
 	// ID is generated, a missing State is enqueued, a zero CreatedAt is
-	// now. When maxActive > 0 and j.Tenant is not "" (admin), the tenant's
-	// enqueued and running jobs are counted in the same transaction and
-	// ErrActiveLimit is returned if there are already maxActive.
-	CreateJob(ctx context.Context, j Job, maxActive int) (Job, error)
+	// now. When j.Tenant is not "" (admin), adm is checked in the same
+	// transaction: ErrActiveLimit if the tenant already has adm.MaxActive
+	// enqueued or running jobs, ErrRateLimit if it already created
+	// adm.MaxRecent jobs of j.Kind since adm.Since.
+	CreateJob(ctx context.Context, j Job, adm Admission) (Job, error)
 	// GetJob returns a job by id; ErrNotFound if there is none.
 	GetJob(ctx context.Context, id string) (Job, error)
 	// ListJobs lists the jobs matching f, oldest first.
@@ -178,7 +198,7 @@ func scanNullTime(ns sql.NullString) (*time.Time, error) {
 }
 
 // CreateJob implements Jobs.
-func (s *SQLite) CreateJob(ctx context.Context, j Job, maxActive int) (Job, error) {
+func (s *SQLite) CreateJob(ctx context.Context, j Job, adm Admission) (Job, error) {
 	if strings.TrimSpace(j.Kind) == "" {
 		return Job{}, fmt.Errorf("create job: %w", &ValidationError{"kind", "a job needs a kind"})
 	}
@@ -204,7 +224,7 @@ func (s *SQLite) CreateJob(ctx context.Context, j Job, maxActive int) (Job, erro
 			}
 			j.ID = id
 		}
-		err := s.insertJob(ctx, j, maxActive)
+		err := s.insertJob(ctx, j, adm)
 		if err == nil {
 			return j, nil
 		}
@@ -214,19 +234,29 @@ func (s *SQLite) CreateJob(ctx context.Context, j Job, maxActive int) (Job, erro
 	}
 }
 
-func (s *SQLite) insertJob(ctx context.Context, j Job, maxActive int) error {
+func (s *SQLite) insertJob(ctx context.Context, j Job, adm Admission) error {
 	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: count and insert under the write lock
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if maxActive > 0 && j.Tenant != "" && j.State.Active() {
+	if adm.MaxRecent > 0 && j.Tenant != "" {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE tenant = ? AND kind = ? AND created_at >= ?`,
+			j.Tenant, j.Kind, fmtTime(adm.Since)).Scan(&n); err != nil {
+			return err
+		}
+		if n >= adm.MaxRecent {
+			return fmt.Errorf("tenant %q created %d %s jobs since %s: %w", j.Tenant, n, j.Kind, fmtTime(adm.Since), ErrRateLimit)
+		}
+	}
+	if adm.MaxActive > 0 && j.Tenant != "" && j.State.Active() {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE tenant = ? AND state IN (?, ?)`,
 			j.Tenant, JobEnqueued, JobRunning).Scan(&n); err != nil {
 			return err
 		}
-		if n >= maxActive {
+		if n >= adm.MaxActive {
 			return fmt.Errorf("tenant %q has %d active jobs: %w", j.Tenant, n, ErrActiveLimit)
 		}
 	}
@@ -314,6 +344,10 @@ func (s *SQLite) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 	if !f.ExpiresBefore.IsZero() {
 		where = append(where, "expires_at IS NOT NULL AND expires_at <= ?")
 		args = append(args, fmtTime(f.ExpiresBefore))
+	}
+	if !f.CreatedSince.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, fmtTime(f.CreatedSince))
 	}
 	q := `SELECT ` + jobColumns + ` FROM jobs`
 	if len(where) > 0 {

@@ -37,7 +37,7 @@ func TestJobsLifecycle(t *testing.T) {
 	s.SetClock(func() time.Time { return t0 })
 
 	j, err := s.CreateJob(ctx, Job{Kind: "analytics.query", Owner: "key_1", Tenant: "org:acme",
-		Request: json.RawMessage(`{"q":"SELECT 1"}`)}, 0)
+		Request: json.RawMessage(`{"q":"SELECT 1"}`)}, Admission{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestJobsLifecycle(t *testing.T) {
 		{Kind: "insights.report", Owner: "key_3", Tenant: "account:a"},
 	} {
 		spec.CreatedAt = t0.Add(time.Duration(i+1) * time.Second)
-		if _, err := s.CreateJob(ctx, spec, 0); err != nil {
+		if _, err := s.CreateJob(ctx, spec, Admission{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -136,10 +136,10 @@ func TestJobsLifecycle(t *testing.T) {
 	}
 
 	// Bad input.
-	if _, err := s.CreateJob(ctx, Job{}, 0); err == nil {
+	if _, err := s.CreateJob(ctx, Job{}, Admission{}); err == nil {
 		t.Error("a job without a kind was created")
 	}
-	if _, err := s.CreateJob(ctx, Job{Kind: "k", Request: json.RawMessage(`{nope`)}, 0); err == nil {
+	if _, err := s.CreateJob(ctx, Job{Kind: "k", Request: json.RawMessage(`{nope`)}, Admission{}); err == nil {
 		t.Error("a job with a non-JSON request was created")
 	}
 }
@@ -156,7 +156,7 @@ func TestCreateJobActiveLimit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.CreateJob(ctx, Job{Kind: "k", Tenant: "org:a"}, 5)
+			_, err := s.CreateJob(ctx, Job{Kind: "k", Tenant: "org:a"}, Admission{MaxActive: 5})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -174,11 +174,11 @@ func TestCreateJobActiveLimit(t *testing.T) {
 		t.Errorf("%d created, %d limited; want 5 and 15", ok, limited)
 	}
 	// Another tenant, and the admin tenant, are not affected.
-	if _, err := s.CreateJob(ctx, Job{Kind: "k", Tenant: "org:b"}, 5); err != nil {
+	if _, err := s.CreateJob(ctx, Job{Kind: "k", Tenant: "org:b"}, Admission{MaxActive: 5}); err != nil {
 		t.Error(err)
 	}
 	for i := 0; i < 7; i++ {
-		if _, err := s.CreateJob(ctx, Job{Kind: "k"}, 5); err != nil {
+		if _, err := s.CreateJob(ctx, Job{Kind: "k"}, Admission{MaxActive: 5}); err != nil {
 			t.Error(err)
 		}
 	}
@@ -189,12 +189,73 @@ func TestCreateJobActiveLimit(t *testing.T) {
 	if err := s.UpdateJob(ctx, j); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateJob(ctx, Job{Kind: "k", Tenant: "org:a"}, 5); err != nil {
+	if _, err := s.CreateJob(ctx, Job{Kind: "k", Tenant: "org:a"}, Admission{MaxActive: 5}); err != nil {
 		t.Errorf("after a cancel: %v", err)
 	}
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The submission rate counts a tenant's jobs of one kind created since a
+// time, whatever their state, inside the insert's transaction.
+func TestCreateJobRateLimit(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	create := func(at time.Time, kind, tenant string) error {
+		_, err := s.CreateJob(ctx, Job{Kind: kind, Tenant: tenant, CreatedAt: at},
+			Admission{MaxRecent: 3, Since: at.Add(-time.Hour)})
+		return err
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, limited := 0, 0
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := create(t0, "q", "org:a")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, ErrRateLimit):
+				limited++
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 3 || limited != 7 {
+		t.Fatalf("%d created, %d limited; want 3 and 7", ok, limited)
+	}
+	// A finished job still counts: the limit is on submissions.
+	list, _ := s.ListJobs(ctx, JobFilter{Tenant: ptr("org:a")})
+	j := list[0]
+	j.State = JobCancelled
+	if err := s.UpdateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(t0.Add(time.Minute), "q", "org:a"); !errors.Is(err, ErrRateLimit) {
+		t.Errorf("after a cancel: %v, want the rate limit", err)
+	}
+	// Another kind, another tenant, and the admin tenant are not counted.
+	for _, c := range []struct{ kind, tenant string }{{"other", "org:a"}, {"q", "org:b"}, {"q", ""}, {"q", ""}, {"q", ""}, {"q", ""}} {
+		if err := create(t0, c.kind, c.tenant); err != nil {
+			t.Errorf("%s %q: %v", c.kind, c.tenant, err)
+		}
+	}
+	// An hour after the first three, the window is free again.
+	if err := create(t0.Add(time.Hour+time.Second), "q", "org:a"); err != nil {
+		t.Errorf("an hour later: %v", err)
+	}
+	recent, err := s.ListJobs(ctx, JobFilter{Tenant: ptr("org:a"), Kind: "q", CreatedSince: t0.Add(time.Second)})
+	if err != nil || len(recent) != 1 {
+		t.Errorf("CreatedSince: %d jobs, %v; want 1", len(recent), err)
+	}
+}
 
 func TestRecoverJobs(t *testing.T) {
 	ctx := context.Background()
@@ -202,7 +263,7 @@ func TestRecoverJobs(t *testing.T) {
 	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	mk := func(state JobState, attempts int) string {
 		t.Helper()
-		j, err := s.CreateJob(ctx, Job{Kind: "k", State: state, Attempts: attempts, StartedAt: &t0}, 0)
+		j, err := s.CreateJob(ctx, Job{Kind: "k", State: state, Attempts: attempts, StartedAt: &t0}, Admission{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,12 +317,12 @@ func TestCountJobsByState(t *testing.T) {
 		}
 	}
 	for i := 0; i < 3; i++ {
-		if _, err := s.CreateJob(ctx, Job{Kind: "k"}, 0); err != nil {
+		if _, err := s.CreateJob(ctx, Job{Kind: "k"}, Admission{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, st := range []JobState{JobRunning, JobRunning, JobCompleted, JobFailed} {
-		if _, err := s.CreateJob(ctx, Job{Kind: "k", State: st}, 0); err != nil {
+		if _, err := s.CreateJob(ctx, Job{Kind: "k", State: st}, Admission{}); err != nil {
 			t.Fatal(err)
 		}
 	}

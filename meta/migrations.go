@@ -120,6 +120,9 @@ var migrations = []migration{
 		ALTER TABLE executions ADD COLUMN callback_status TEXT;   -- Succeeded, or Failed: <reason>; NULL before the callback ends
 		CREATE INDEX reports_status ON reports (status, execute_now);
 	`},
+	{name: "job submission rate", sql: `
+		CREATE INDEX jobs_tenant_kind ON jobs (tenant, kind, created_at);
+	`},
 }
 
 // SchemaVersion is the schema version this build writes: the number of

@@ -141,14 +141,35 @@ func (c Config) withDefaults() Config {
 }
 
 // LimitError is returned by Submit when the job's tenant already has
-// Limit active (enqueued or running) jobs.
+// Limit active (enqueued or running) jobs or, when Window is set, already
+// submitted Limit jobs of the kind within the last Window.
 type LimitError struct {
 	Tenant string
 	Limit  int
+	Window time.Duration // 0: the active-jobs limit
+	// RetryAt is when a slot of the rate limit frees up (Window only; zero
+	// when unknown).
+	RetryAt time.Time
 }
 
 func (e *LimitError) Error() string {
+	if e.Window > 0 {
+		return fmt.Sprintf("%s already submitted %d jobs in the last %s, the limit: try again later", e.Tenant, e.Limit, e.Window)
+	}
 	return fmt.Sprintf("%s already has %d active jobs, the limit: wait for one to finish or cancel one", e.Tenant, e.Limit)
+}
+
+// Limits bound the jobs of one kind, per tenant (jobs of the admin tenant
+// "" are never limited).
+type Limits struct {
+	// Active caps the tenant's enqueued and running jobs when one of this
+	// kind is submitted: 0 means the queue's PerTenantActive, negative
+	// means unlimited.
+	Active int
+	// PerWindow caps how many jobs of this kind the tenant may submit in
+	// any Window (0: no rate limit).
+	PerWindow int
+	Window    time.Duration
 }
 
 // Errors of the queue's operations.
@@ -181,14 +202,14 @@ type Queue struct {
 
 	mu       sync.Mutex // guards the fields below and orders claims against cancels
 	handlers map[string]Handler
-	// unlimited lists kinds not subject to PerTenantActive.
-	unlimited map[string]bool
-	watchers  []func(meta.Job)
-	running   map[string]*run
-	started   bool
-	stopped   bool
-	ctx       context.Context // lives from Start to Stop; runs derive from it
-	stop      context.CancelCauseFunc
+	// limits holds the kinds whose limits differ from PerTenantActive.
+	limits   map[string]Limits
+	watchers []func(meta.Job)
+	running  map[string]*run
+	started  bool
+	stopped  bool
+	ctx      context.Context // lives from Start to Stop; runs derive from it
+	stop     context.CancelCauseFunc
 
 	wake chan struct{}
 	wg   sync.WaitGroup
@@ -232,13 +253,16 @@ func (q *Queue) Register(kind string, h Handler) {
 // always queue. For work whose volume another rule already bounds (report
 // runs: at most 50 active reports per user), where refusing a job would
 // drop work nobody is there to resubmit.
-func (q *Queue) Unlimited(kind string) {
+func (q *Queue) Unlimited(kind string) { q.SetLimits(kind, Limits{Active: -1}) }
+
+// SetLimits sets the per-tenant limits of a kind (see Limits).
+func (q *Queue) SetLimits(kind string, l Limits) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.unlimited == nil {
-		q.unlimited = map[string]bool{}
+	if q.limits == nil {
+		q.limits = map[string]Limits{}
 	}
-	q.unlimited[kind] = true
+	q.limits[kind] = l
 }
 
 // ResultDir is the directory a job's result is written to.
@@ -341,10 +365,7 @@ func (q *Queue) signal() {
 func (q *Queue) Submit(ctx context.Context, j meta.Job) (meta.Job, error) {
 	q.mu.Lock()
 	_, ok := q.handlers[j.Kind]
-	limit := q.cfg.PerTenantActive
-	if q.unlimited[j.Kind] {
-		limit = 0 // meta.Jobs.CreateJob: 0 = unlimited
-	}
+	lim := q.limits[j.Kind]
 	stopped := q.stopped
 	q.mu.Unlock()
 	if stopped {
@@ -353,11 +374,30 @@ func (q *Queue) Submit(ctx context.Context, j meta.Job) (meta.Job, error) {
 	if !ok {
 		return meta.Job{}, fmt.Errorf("submit: %w %q", ErrUnknownKind, j.Kind)
 	}
+	now := q.now()
+	adm := meta.Admission{MaxActive: q.cfg.PerTenantActive} // 0 = unlimited
+	switch {
+	case lim.Active < 0:
+		adm.MaxActive = 0
+	case lim.Active > 0:
+		adm.MaxActive = lim.Active
+	}
+	if lim.PerWindow > 0 && lim.Window > 0 {
+		adm.MaxRecent, adm.Since = lim.PerWindow, now.Add(-lim.Window)
+	}
 	j = meta.Job{Kind: j.Kind, Owner: j.Owner, Tenant: j.Tenant, Request: j.Request,
-		State: meta.JobEnqueued, CreatedAt: q.now()}
-	stored, err := q.store.CreateJob(ctx, j, limit)
+		State: meta.JobEnqueued, CreatedAt: now}
+	stored, err := q.store.CreateJob(ctx, j, adm)
 	if errors.Is(err, meta.ErrActiveLimit) {
-		return meta.Job{}, &LimitError{Tenant: j.Tenant, Limit: limit}
+		return meta.Job{}, &LimitError{Tenant: j.Tenant, Limit: adm.MaxActive}
+	}
+	if errors.Is(err, meta.ErrRateLimit) {
+		le := &LimitError{Tenant: j.Tenant, Limit: adm.MaxRecent, Window: lim.Window}
+		recent, lerr := q.store.ListJobs(ctx, meta.JobFilter{Tenant: &j.Tenant, Kind: j.Kind, CreatedSince: adm.Since, Limit: 1})
+		if lerr == nil && len(recent) == 1 {
+			le.RetryAt = recent[0].CreatedAt.Add(lim.Window)
+		}
+		return meta.Job{}, le
 	}
 	if err != nil {
 		return meta.Job{}, fmt.Errorf("submit: %w", err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -236,6 +237,43 @@ func TestPerTenantLimit(t *testing.T) {
 	q2.Register("k", writeResult)
 	if _, err := q2.Submit(ctx, meta.Job{Kind: "k", Tenant: "org:a"}); err != nil {
 		t.Errorf("unlimited queue: %v", err)
+	}
+}
+
+// A kind's own limits: a different active cap and a submission rate,
+// whose error says when a slot frees up.
+func TestKindLimits(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := openStore(t, dir)
+	clk := newClock()
+	q := New(store, dir, Config{Logger: quiet, Clock: clk.Now})
+	q.Register("q", writeResult)
+	q.SetLimits("q", Limits{Active: 2, PerWindow: 3, Window: time.Hour})
+	first, err := q.Submit(ctx, meta.Job{Kind: "q", Tenant: "org:a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Submit(ctx, meta.Job{Kind: "q", Tenant: "org:a"}); err != nil {
+		t.Fatal(err)
+	}
+	var le *LimitError
+	if _, err := q.Submit(ctx, meta.Job{Kind: "q", Tenant: "org:a"}); !errors.As(err, &le) || le.Window != 0 || le.Limit != 2 {
+		t.Fatalf("3rd active job: %v, want the active limit of 2", err)
+	}
+	if _, err := q.Cancel(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Minute)
+	if _, err := q.Submit(ctx, meta.Job{Kind: "q", Tenant: "org:a"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = q.Submit(ctx, meta.Job{Kind: "q", Tenant: "org:a"})
+	if !errors.As(err, &le) || le.Window != time.Hour || le.Limit != 3 || !le.RetryAt.Equal(first.CreatedAt.Add(time.Hour)) {
+		t.Fatalf("4th job in an hour: %v (%+v), want the rate limit freeing at %s", err, le, first.CreatedAt.Add(time.Hour))
+	}
+	if !strings.Contains(le.Error(), "3 jobs in the last 1h0m0s") {
+		t.Errorf("message %q", le.Error())
 	}
 }
 

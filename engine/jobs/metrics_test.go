@@ -36,7 +36,7 @@ func TestCollector(t *testing.T) {
 	ctx := context.Background()
 	store := openStore(t, t.TempDir())
 	for _, st := range []meta.JobState{meta.JobEnqueued, meta.JobEnqueued, meta.JobRunning, meta.JobCompleted} {
-		if _, err := store.CreateJob(ctx, meta.Job{Kind: "k", State: st}, 0); err != nil {
+		if _, err := store.CreateJob(ctx, meta.Job{Kind: "k", State: st}, meta.Admission{}); err != nil {
 			t.Fatal(err)
 		}
 	}
