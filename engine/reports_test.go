@@ -343,7 +343,8 @@ func TestFilterTokensMatchReportTwins(t *testing.T) {
 				t.Fatal(err)
 			}
 			fromTokens := runPlan(t, p)
-			want := oracleRows(t, `SELECT apiproxy, sum(message_count) FROM {transactions} WHERE "timestamp" >= TIMESTAMP '2026-11-15' AND "timestamp" < TIMESTAMP '2026-11-22' AND (`+c.oracle+`) GROUP BY 1 ORDER BY 1, 2`)
+			// the analytics shape: metrics first, then dimensions
+			want := oracleRows(t, `SELECT sum(message_count), apiproxy FROM {transactions} WHERE "timestamp" >= TIMESTAMP '2026-11-15' AND "timestamp" < TIMESTAMP '2026-11-22' AND (`+c.oracle+`) GROUP BY 2 ORDER BY 2`)
 			if len(want) == 0 {
 				t.Fatal("the oracle returns no rows: the sample data does not exercise this filter")
 			}
@@ -353,7 +354,7 @@ func TestFilterTokensMatchReportTwins(t *testing.T) {
 			if c.report == "" {
 				return
 			}
-			fromReport := runQuery(t, "SELECT apiproxy, message_count FROM transactions WHERE "+c.report+" ORDER BY apiproxy ASC TIMESPAN LAST_7_DAYS")
+			fromReport := runQuery(t, "SELECT message_count, apiproxy FROM transactions WHERE "+c.report+" ORDER BY apiproxy ASC TIMESPAN LAST_7_DAYS")
 			if diff := sameRows(fromReport, want, true); diff != "" {
 				t.Errorf("report twin vs oracle: %s", diff)
 			}
@@ -378,18 +379,19 @@ func TestAnalyticsBucketsMatchOracle(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := runPlan(t, p)
-	want := oracleRows(t, `SELECT strftime(date_trunc('hour', "timestamp"), '%Y-%m-%d %H:%M:%S UTC') h, strftime("timestamp", '%a') d,
-	  sum(message_count), avg(total_response_time) / 1000, count(*) * 60.0 / 3600
+	// metrics, then dimensions, then the time bucket; sorted by time, then dimensions
+	want := oracleRows(t, `SELECT sum(message_count), avg(total_response_time) / 1000, count(*) * 60.0 / 3600,
+	  strftime("timestamp", '%a') d, strftime(date_trunc('hour', "timestamp"), '%Y-%m-%d %H:%M:%S UTC') h
 	  FROM {transactions} WHERE "timestamp" >= TIMESTAMP '2026-11-20' AND "timestamp" < TIMESTAMP '2026-11-21'
-	  AND organization = 'acme' AND environment = 'prod' GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 100`)
+	  AND organization = 'acme' AND environment = 'prod' GROUP BY 4, 5 ORDER BY 5, 4 LIMIT 100`)
 	if len(want) < 20 {
 		t.Fatalf("oracle has %d hourly rows; the sample data is too thin", len(want))
 	}
 	if diff := sameRows(got, want, true); diff != "" {
 		t.Error(diff)
 	}
-	if got[0][0] != "2026-11-20 00:00:00 UTC" {
-		t.Errorf("first bucket = %q, want the seed's format 2026-11-20 00:00:00 UTC", got[0][0])
+	if got[0][4] != "2026-11-20 00:00:00 UTC" {
+		t.Errorf("first bucket = %q, want the seed's format 2026-11-20 00:00:00 UTC", got[0][4])
 	}
 }
 

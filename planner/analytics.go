@@ -136,14 +136,26 @@ func FromAnalytics(req AnalyticsRequest, cat *datasets.Catalog, opt AnalyticsOpt
 	}
 	p.Window, p.WindowFrom = w, from
 
-	// time bucket first, then dimensions, then metrics
-	if u := strings.ToLower(req.GroupByTimeUnit); u != "" {
-		if !slices.Contains(TimeUnits, u) {
-			return nil, bad("groupByTimeUnit '%s' is not one of %s", req.GroupByTimeUnit, strings.Join(TimeUnits, ", "))
-		}
-		p.Outputs = append(p.Outputs, Output{Name: u, Kind: OutBucket, Column: d.Time(), Unit: u})
-	}
+	// Outputs in the order the API's result rows show them: metrics, then
+	// dimensions, then the time bucket ({"message_count":"10209",
+	// "apiproxy":"guest-auth-v3","hour":"2018-08-07 19:26:00 UTC"}).
+	// Integers and timestamps are rendered as text (Output.Text): integers
+	// reach JSON as strings, as in the API's samples; timestamps keep their
+	// milliseconds. Rows are sorted by the time bucket, then the dimensions.
 	names := map[string]bool{}
+	for _, m := range req.Metrics {
+		o, err := analyticsMetric(d, m)
+		if err != nil {
+			return nil, err
+		}
+		if names[strings.ToLower(o.Name)] {
+			return nil, bad("two outputs are named '%s'; give one an alias", o.Name)
+		}
+		names[strings.ToLower(o.Name)] = true
+		o.Text = true
+		p.Outputs = append(p.Outputs, o)
+	}
+	var dims []int
 	for _, dim := range req.Dimensions {
 		c, ok := d.Column(dim)
 		if !ok || c.Role == datasets.Metric {
@@ -154,21 +166,24 @@ func FromAnalytics(req AnalyticsRequest, cat *datasets.Catalog, opt AnalyticsOpt
 			return nil, bad("%s", detail)
 		}
 		if names[strings.ToLower(c.Name)] {
-			return nil, bad("dimension '%s' is listed twice", dim)
+			return nil, bad("dimension '%s' is listed twice, or is also a metric's alias", dim)
 		}
 		names[strings.ToLower(c.Name)] = true
-		p.Outputs = append(p.Outputs, Output{Name: c.Name, Kind: OutColumn, Column: c})
+		dims = append(dims, len(p.Outputs))
+		p.Outputs = append(p.Outputs, Output{Name: c.Name, Kind: OutColumn, Column: c, Text: true})
 	}
-	for _, m := range req.Metrics {
-		o, err := analyticsMetric(d, m)
-		if err != nil {
-			return nil, err
+	if u := strings.ToLower(req.GroupByTimeUnit); u != "" {
+		if !slices.Contains(TimeUnits, u) {
+			return nil, bad("groupByTimeUnit '%s' is not one of %s", req.GroupByTimeUnit, strings.Join(TimeUnits, ", "))
 		}
-		if names[strings.ToLower(o.Name)] {
-			return nil, bad("two outputs are named '%s'; give one an alias", o.Name)
+		if names[u] {
+			return nil, bad("an output is named '%s', the name of the groupByTimeUnit column; rename it with an alias", u)
 		}
-		names[strings.ToLower(o.Name)] = true
-		p.Outputs = append(p.Outputs, o)
+		p.Order = append(p.Order, Order{Output: len(p.Outputs)})
+		p.Outputs = append(p.Outputs, Output{Name: u, Kind: OutBucket, Column: d.Time(), Unit: u})
+	}
+	for _, i := range dims {
+		p.Order = append(p.Order, Order{Output: i})
 	}
 	p.Aggregate = true
 
@@ -202,10 +217,6 @@ func FromAnalytics(req AnalyticsRequest, cat *datasets.Catalog, opt AnalyticsOpt
 		return nil, bad("limit %d is over the maximum of %d", req.Limit, opt.maxLimit())
 	}
 	p.Limit = req.Limit
-	// Deterministic order: by time bucket, then every other output.
-	for i := range p.Outputs {
-		p.Order = append(p.Order, Order{Output: i})
-	}
 	return p, nil
 }
 

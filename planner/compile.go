@@ -27,6 +27,8 @@ type Dialect interface {
 	FormatBucket(trunc string) string
 	// BucketSeconds is the length in seconds of the bucket starting at trunc.
 	BucketSeconds(unit, trunc string) string
+	// Text renders a value of type t as text (see Output.Text).
+	Text(t datasets.Type, expr string) string
 }
 
 // DuckDB is the DuckDB dialect.
@@ -44,6 +46,13 @@ func (duckDB) FormatBucket(trunc string) string {
 }
 func (duckDB) BucketSeconds(unit, trunc string) string {
 	return fmt.Sprintf("(epoch(%s + INTERVAL 1 %s) - epoch(%s))", trunc, unit, trunc)
+}
+
+func (duckDB) Text(t datasets.Type, expr string) string {
+	if t == datasets.Timestamp {
+		return fmt.Sprintf("strftime(%s, '%%Y-%%m-%%d %%H:%%M:%%S.%%g UTC')", expr)
+	}
+	return "CAST(" + expr + " AS VARCHAR)"
 }
 
 // TimeUnits are the units of time buckets, in increasing size.
@@ -92,6 +101,9 @@ func Compile(p *Plan, d Dialect, from string) (SQL, error) {
 		b.WriteString("DISTINCT ")
 	}
 	var groups []string
+	// sortBy[i] is what ORDER BY uses for output i: its position, or the
+	// value before Output.Text (text does not sort like numbers or times).
+	sortBy := make([]string, len(p.Outputs))
 	for i, o := range p.Outputs {
 		if i > 0 {
 			b.WriteString(", ")
@@ -103,10 +115,11 @@ func Compile(p *Plan, d Dialect, from string) (SQL, error) {
 		b.WriteString(e)
 		b.WriteString(" AS ")
 		b.WriteString(d.Ident(o.Name))
+		sortBy[i] = strconv.Itoa(i + 1)
 		switch {
 		case !p.Aggregate:
 		case o.Kind == OutColumn:
-			groups = append(groups, e)
+			groups = append(groups, c.col(o.Column))
 		case o.Kind == OutBucket:
 			// group by the truncated time; the formatted text and the
 			// bucket's length are functions of it
@@ -151,7 +164,15 @@ func Compile(p *Plan, d Dialect, from string) (SQL, error) {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString(strconv.Itoa(o.Output + 1))
+			if out := p.Outputs[o.Output]; out.Text && textual(out.Type()) {
+				out.Text = false
+				raw, err := c.output(out)
+				if err != nil {
+					return SQL{}, err
+				}
+				sortBy[o.Output] = raw
+			}
+			b.WriteString(sortBy[o.Output])
 			if o.Desc {
 				b.WriteString(" DESC NULLS LAST")
 			} else {
@@ -201,6 +222,9 @@ func (c *compiler) output(o Output) (string, error) {
 			return "", fmt.Errorf("unknown post-operator %q", o.Post.Op)
 		}
 		e = "(" + e + " " + o.Post.Op + " " + c.param(o.Post.Operand) + ")"
+	}
+	if t := o.Type(); o.Text && textual(t) {
+		e = c.d.Text(t, e)
 	}
 	return e, nil
 }

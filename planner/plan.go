@@ -65,6 +65,34 @@ type Output struct {
 	Func   string           // OutAgg: sum, avg, min, max, count
 	Unit   string           // OutBucket: second … month; OutRate: second or minute
 	Post   *PostOp          // optional arithmetic applied after aggregation
+	// Text renders the value as text: integers in decimal (so JSON
+	// carries them as strings, as BigQuery exports do and the analytics
+	// API's results show), timestamps as "2006-01-02 15:04:05.000 UTC".
+	// Other types are left as they are.
+	Text bool
+}
+
+// Type is the type of the output's value (before Text).
+func (o Output) Type() datasets.Type {
+	if o.Post != nil {
+		return datasets.Double // the operand is a float
+	}
+	switch o.Kind {
+	case OutBucket:
+		return datasets.Varchar
+	case OutRate:
+		return datasets.Double
+	case OutAgg:
+		switch {
+		case o.Func == "count":
+			return datasets.BigInt
+		case o.Func == "avg":
+			return datasets.Double
+		case o.Column.Type == datasets.Integer && o.Func == "sum":
+			return datasets.BigInt
+		}
+	}
+	return o.Column.Type
 }
 
 // PostOp is an arithmetic post-operator: result = value Op Operand.
@@ -244,10 +272,18 @@ func (o Output) describe() string {
 	if o.Post != nil {
 		s = "(" + s + " " + o.Post.Op + " " + strconv.FormatFloat(o.Post.Operand, 'g', -1, 64) + ")"
 	}
-	if o.Kind != OutColumn || o.Name != o.Column.Name {
+	if o.Text && textual(o.Type()) {
+		s = "text(" + s + ")"
+	}
+	if o.Kind != OutColumn || o.Name != o.Column.Name || (o.Text && textual(o.Type())) {
 		s += " AS " + o.Name
 	}
 	return s
+}
+
+// textual reports whether Output.Text changes a value of type t.
+func textual(t datasets.Type) bool {
+	return t == datasets.BigInt || t == datasets.Integer || t == datasets.Timestamp
 }
 
 func exprString(e Expr) string {
