@@ -116,11 +116,26 @@ func (e *Engine) DB() *sql.DB { return e.db }
 
 // Compile resolves the plan's files and compiles it to DuckDB SQL.
 func (e *Engine) Compile(p *planner.Plan) (planner.SQL, error) {
-	from, err := e.Source(p.Dataset, p.Window)
-	if err != nil {
-		return planner.SQL{}, err
+	sources := map[string]string{}
+	for _, d := range readDatasets(p) {
+		from, err := e.Source(d, p.Window)
+		if err != nil {
+			return planner.SQL{}, err
+		}
+		sources[d.Name] = from
 	}
-	return compile(p, from)
+	return compile(p, sources)
+}
+
+// readDatasets lists the datasets a plan reads: its own, then the rates
+// it looks up (read over the same window: a rate is joined on the row's
+// day).
+func readDatasets(p *planner.Plan) []*datasets.Dataset {
+	ds := []*datasets.Dataset{p.Dataset}
+	if p.Rates != nil {
+		ds = append(ds, p.Rates.Dataset)
+	}
+	return ds
 }
 
 // compile compiles a plan over a relation holding the files of its window.
@@ -129,13 +144,13 @@ func (e *Engine) Compile(p *planner.Plan) (planner.SQL, error) {
 // predicate would only cost a comparison per row (measured: 14 → 8 ms for
 // one org over 30 days); it is left out. A window with a partial day keeps
 // it.
-func compile(p *planner.Plan, from string) (planner.SQL, error) {
+func compile(p *planner.Plan, sources map[string]string) (planner.SQL, error) {
 	if wholeDays(p.Window) {
 		q := *p
 		q.Window = planner.Window{}
-		return planner.Compile(&q, planner.DuckDB, from)
+		return planner.CompileSources(&q, planner.DuckDB, sources)
 	}
-	return planner.Compile(p, planner.DuckDB, from)
+	return planner.CompileSources(p, planner.DuckDB, sources)
 }
 
 func wholeDays(w planner.Window) bool {
@@ -218,13 +233,33 @@ func (e *Engine) Run(ctx context.Context, p *planner.Plan) (*Result, error) {
 	return e.RunSQL(ctx, q)
 }
 
+type timeoutKey struct{}
+
+// WithQueryTimeout returns a context under which Run and Export are
+// bounded by d instead of Config.QueryTimeout: for work that has a limit
+// of its own, such as an async job and its run-time limit (6 hours for an
+// analytics query, where interactive queries stop at 10 minutes).
+func WithQueryTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, timeoutKey{}, d)
+}
+
+// timeout bounds one query run under ctx.
+func (e *Engine) timeout(ctx context.Context) (context.Context, context.CancelFunc, time.Duration) {
+	d := e.cfg.QueryTimeout
+	if v, ok := ctx.Value(timeoutKey{}).(time.Duration); ok && v > 0 {
+		d = v
+	}
+	ctx, cancel := context.WithTimeout(ctx, d)
+	return ctx, cancel, d
+}
+
 // RunSQL executes compiled SQL and streams its rows.
 func (e *Engine) RunSQL(ctx context.Context, q planner.SQL) (*Result, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.QueryTimeout)
+	ctx, cancel, limit := e.timeout(ctx)
 	conn, err := e.db.Conn(ctx)
 	if err != nil {
 		cancel()
-		return nil, e.wrap(ctx, err)
+		return nil, e.wrap(ctx, limit, err)
 	}
 	var rr array.RecordReader
 	started := time.Now()
@@ -239,15 +274,15 @@ func (e *Engine) RunSQL(ctx context.Context, q planner.SQL) (*Result, error) {
 	if err != nil {
 		conn.Close()
 		cancel()
-		return nil, e.wrap(ctx, err)
+		return nil, e.wrap(ctx, limit, err)
 	}
 	slog.Debug("query started", "sql", q.Text, "args", len(q.Args))
 	return &Result{Reader: rr, SQL: q, conn: conn, cancel: cancel, started: started, onQuery: e.cfg.OnQuery}, nil
 }
 
-func (e *Engine) wrap(ctx context.Context, err error) error {
+func (e *Engine) wrap(ctx context.Context, limit time.Duration, err error) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%w (%s): %w", ErrTimeout, e.cfg.QueryTimeout, err)
+		return fmt.Errorf("%w (%s): %w", ErrTimeout, limit, err)
 	}
 	return fmt.Errorf("run query: %w", err)
 }
@@ -261,7 +296,11 @@ func (e *Engine) Explain(p *planner.Plan) (string, error) {
 		return "", err
 	}
 	files := m.Window(p.Window.Start, p.Window.End)
-	q, err := compile(p, p.Dataset.Name+"_files")
+	sources := map[string]string{}
+	for _, d := range readDatasets(p) {
+		sources[d.Name] = d.Name + "_files"
+	}
+	q, err := compile(p, sources)
 	if err != nil {
 		return "", err
 	}

@@ -87,7 +87,7 @@ func (e *Engine) ExportSQL(ctx context.Context, q planner.SQL, f Format, path st
 	if err != nil {
 		return ExportStats{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.QueryTimeout)
+	ctx, cancel, limit := e.timeout(ctx)
 	defer cancel()
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -112,7 +112,7 @@ func (e *Engine) ExportSQL(ctx context.Context, q planner.SQL, f Format, path st
 		e.cfg.OnQuery("export", time.Since(started), err)
 	}
 	if err != nil {
-		return ExportStats{}, e.wrap(ctx, err)
+		return ExportStats{}, e.wrap(ctx, limit, err)
 	}
 	rows, _ := res.RowsAffected()
 	fh, err := os.OpenFile(tmpName, os.O_RDWR, 0)

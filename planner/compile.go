@@ -55,6 +55,13 @@ func (duckDB) Text(t datasets.Type, expr string) string {
 	return "CAST(" + expr + " AS VARCHAR)"
 }
 
+// Names of the looked-up rate columns (Plan.Rates).
+const (
+	rateDate     = "__rate_date"
+	rateCurrency = "__rate_currency"
+	rateValue    = "__rate"
+)
+
 // TimeUnits are the units of time buckets, in increasing size.
 var TimeUnits = []string{"second", "minute", "hour", "day", "week", "month"}
 
@@ -92,8 +99,24 @@ func (c *compiler) col(col *datasets.Column) string {
 
 // Compile renders the plan as one SELECT over from, a relation the caller
 // provides (the engine passes the scan of the plan's files). Every value
-// is a bound parameter; every identifier comes from the catalog.
+// is a bound parameter; every identifier comes from the catalog. A plan
+// that looks up rates (Plan.Rates) reads them from the relation named
+// after the rates dataset; see CompileSources.
 func Compile(p *Plan, d Dialect, from string) (SQL, error) {
+	return CompileSources(p, d, map[string]string{p.Dataset.Name: from})
+}
+
+// CompileSources is Compile with the relation of every dataset the plan
+// reads, by dataset name; a dataset missing from sources is read from
+// the relation of its quoted name.
+func CompileSources(p *Plan, d Dialect, sources map[string]string) (SQL, error) {
+	source := func(ds *datasets.Dataset) string {
+		if s, ok := sources[ds.Name]; ok {
+			return s
+		}
+		return d.Ident(ds.Name)
+	}
+	from := source(p.Dataset)
 	c := &compiler{d: d, p: p}
 	var b strings.Builder
 	b.WriteString("SELECT ")
@@ -128,6 +151,13 @@ func Compile(p *Plan, d Dialect, from string) (SQL, error) {
 	}
 	b.WriteString("\nFROM ")
 	b.WriteString(from)
+	if r := p.Rates; r != nil {
+		// The rates' columns are renamed so that they cannot collide with
+		// the row's; a row without a rate for its day keeps NULL.
+		fmt.Fprintf(&b, "\nLEFT JOIN (SELECT %s AS %s, %s AS %s, %s AS %s FROM %s) ON %s = CAST(%s AS DATE) AND %s = %s",
+			c.col(r.Date), d.Ident(rateDate), c.col(r.Currency), d.Ident(rateCurrency), c.col(r.Rate), d.Ident(rateValue),
+			source(r.Dataset), d.Ident(rateDate), c.col(p.Dataset.Time()), d.Ident(rateCurrency), c.col(r.RowCurrency))
+	}
 	var where []string
 	tc := p.Dataset.Time()
 	tv := func(t time.Time) Value { return Value{Type: tc.Type, V: t} }
@@ -196,6 +226,16 @@ func (c *compiler) output(o Output) (string, error) {
 		e = aggSQL(o.Func, c.col(o.Column))
 	case OutBucket:
 		e = c.d.FormatBucket(c.d.Trunc(o.Unit, c.col(o.Column)))
+	case OutConvert:
+		if c.p.Rates == nil {
+			return "", fmt.Errorf("output %s converts with a rate, but the plan looks up no rates", o.Name)
+		}
+		e = c.d.Ident(rateValue)
+		if o.Column != nil {
+			e = "(" + c.col(o.Column) + " * " + e + ")"
+		}
+	case OutConst:
+		e = c.typedParam(o.Value)
 	case OutRate:
 		per := 1.0
 		if o.Unit == "minute" {

@@ -33,6 +33,21 @@ type Plan struct {
 	Distinct  bool
 	Order     []Order
 	Limit     int64 // 0 = no limit
+	// Rates, when set, joins each row with the exchange rate of its
+	// currency on its day; OutConvert outputs read it.
+	Rates *RateJoin
+}
+
+// RateJoin looks up, for each row, the rate of the row's currency on the
+// row's day in a rates dataset (exchange_rates): rates.Date = the row's
+// time truncated to a day, rates.Currency = the row's Currency.
+type RateJoin struct {
+	Dataset  *datasets.Dataset
+	Date     *datasets.Column // the rates' day
+	Currency *datasets.Column // the rates' currency
+	Rate     *datasets.Column // the rate used, e.g. rate_to_usd
+	// RowCurrency is the currency column of the plan's dataset.
+	RowCurrency *datasets.Column
 }
 
 // Window is a half-open time range [Start, End).
@@ -51,10 +66,12 @@ type OutputKind int
 
 // Output kinds.
 const (
-	OutColumn OutputKind = iota // a column as stored (or derived), grouped when the plan aggregates
-	OutAgg                      // an aggregate of a metric
-	OutBucket                   // the time column truncated to Unit, formatted "2006-01-02 15:04:05 UTC"
-	OutRate                     // count of rows per Unit ("second" = tps, "minute" = tpm) over the bucket or window
+	OutColumn  OutputKind = iota // a column as stored (or derived), grouped when the plan aggregates
+	OutAgg                       // an aggregate of a metric
+	OutBucket                    // the time column truncated to Unit, formatted "2006-01-02 15:04:05 UTC"
+	OutRate                      // count of rows per Unit ("second" = tps, "minute" = tpm) over the bucket or window
+	OutConvert                   // Column × the row's rate (Plan.Rates); the rate itself when Column is nil
+	OutConst                     // the constant Value
 )
 
 // Output is one result column.
@@ -65,6 +82,7 @@ type Output struct {
 	Func   string           // OutAgg: sum, avg, min, max, count
 	Unit   string           // OutBucket: second … month; OutRate: second or minute
 	Post   *PostOp          // optional arithmetic applied after aggregation
+	Value  Value            // OutConst
 	// Text renders the value as text: integers in decimal (so JSON
 	// carries them as strings, as BigQuery exports do and the analytics
 	// API's results show), timestamps as "2006-01-02 15:04:05.000 UTC".
@@ -80,8 +98,10 @@ func (o Output) Type() datasets.Type {
 	switch o.Kind {
 	case OutBucket:
 		return datasets.Varchar
-	case OutRate:
+	case OutRate, OutConvert:
 		return datasets.Double
+	case OutConst:
+		return o.Value.Type
 	case OutAgg:
 		switch {
 		case o.Func == "count":
@@ -220,6 +240,10 @@ func (p *Plan) String() string {
 	if p.Filter != nil {
 		add("Filter " + exprString(p.Filter))
 	}
+	if r := p.Rates; r != nil {
+		add(fmt.Sprintf("LookupRate %s.%s where %s.%s = day(%s) and %s.%s = %s", r.Dataset.Name, r.Rate.Name,
+			r.Dataset.Name, r.Date.Name, p.Dataset.Time().Name, r.Dataset.Name, r.Currency.Name, r.RowCurrency.Name))
+	}
 	scan := "Scan " + p.Dataset.Name + " window=" + p.Window.String()
 	if p.WindowFrom != "" {
 		scan += " (" + p.WindowFrom + ")"
@@ -268,6 +292,13 @@ func (o Output) describe() string {
 		s = "bucket(" + o.Unit + ", " + o.Column.Name + ")"
 	case OutRate:
 		s = "rate(per " + o.Unit + ")"
+	case OutConvert:
+		s = "rate"
+		if o.Column != nil {
+			s = o.Column.Name + " × rate"
+		}
+	case OutConst:
+		s = o.Value.String()
 	}
 	if o.Post != nil {
 		s = "(" + s + " " + o.Post.Op + " " + strconv.FormatFloat(o.Post.Operand, 'g', -1, 64) + ")"

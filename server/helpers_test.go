@@ -58,6 +58,14 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "generate:", err)
 		return 1
 	}
+	// API traffic and exchange rates for the analytics family's tests.
+	if _, err := gen.Generate(ctx, datasets.NewStore(dir), cat, gen.Options{
+		Datasets: []string{"transactions", "exchange_rates"}, Rows: 30000, Days: 60, Seed: 1,
+		End: testNow.Truncate(24 * time.Hour),
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "generate:", err)
+		return 1
+	}
 	eng, err := engine.Open(ctx, engine.Config{DataDir: dir, Clock: func() time.Time { return testNow }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "engine:", err)

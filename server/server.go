@@ -29,6 +29,7 @@ import (
 	"github.com/quarry/quarry/engine/jobs"
 	"github.com/quarry/quarry/engine/schedule"
 	"github.com/quarry/quarry/meta"
+	"github.com/quarry/quarry/server/analytics"
 	"github.com/quarry/quarry/server/api"
 	"github.com/quarry/quarry/server/insights"
 )
@@ -86,6 +87,11 @@ type Config struct {
 	ExecuteNowWindow  time.Duration
 	// ReportsPageSize is GET /ScheduledReport's page size (0: 1,000).
 	ReportsPageSize int
+	// Analytics holds the async analytics queries' limits (zero fields:
+	// 7 submissions per hour and 10 active queries per org/env, 365 days,
+	// 25 dimensions+metrics). Their run time and result expiry are the job
+	// queue's RunTimeout (6 h) and ResultTTL (7 days).
+	Analytics analytics.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -130,9 +136,9 @@ type Deps struct {
 	Registry *prometheus.Registry
 	// Logger is the access and error log; nil means slog.Default().
 	Logger *slog.Logger
-	// Jobs is the job queue report executions run on; New registers the
-	// insights report kind on it, so start it after New. Nil: ExecuteNow
-	// reports answer 500.
+	// Jobs is the job queue report executions and async analytics queries
+	// run on; New registers their kinds on it, so start it after New. Nil:
+	// ExecuteNow reports answer 500, async queries 503.
 	Jobs *jobs.Queue
 	// SigningKey signs report download links (insights.LoadOrCreateSigningKey).
 	SigningKey []byte
@@ -217,6 +223,11 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 		s.routes = append(s.routes, ins.Routes(prefix)...)
 	}
 	s.routes = append(s.routes, ins.DownloadRoutes()...)
+	ax := analytics.New(cfg.Analytics, deps.Engine)
+	if deps.Jobs != nil {
+		ax.AttachJobs(deps.Jobs)
+	}
+	s.routes = append(s.routes, ax.Routes()...)
 	s.routes = append(s.routes, s.extra...)
 	for i := range s.routes {
 		s.register(&s.routes[i])

@@ -18,6 +18,7 @@ import (
 	"github.com/quarry/quarry/engine/schedule"
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/server"
+	"github.com/quarry/quarry/server/analytics"
 	"github.com/quarry/quarry/server/insights"
 )
 
@@ -41,6 +42,13 @@ func runServe(ctx context.Context, args []string) error {
 	fs.IntVar(&quotas.MaxActiveReports, "max-active-reports", insights.DefaultMaxActiveReports, "active insights reports per user")
 	fs.IntVar(&quotas.MaxExecuteNow, "max-execute-now", insights.DefaultMaxExecuteNow, "ExecuteNow reports per user per --execute-now-window")
 	fs.DurationVar(&quotas.ExecuteNowWindow, "execute-now-window", insights.DefaultExecuteNowWindow, "the window of --max-execute-now")
+	fs.IntVar(&quotas.Analytics.SubmitsPerHour, "analytics-submits-per-hour", analytics.DefaultSubmitsPerHour, "async analytics queries submitted per org/env per hour (429 beyond; negative: unlimited)")
+	fs.IntVar(&quotas.Analytics.MaxActive, "analytics-max-active", analytics.DefaultMaxActive, "enqueued+running async analytics queries per org/env (429 beyond; negative: unlimited)")
+	fs.IntVar(&quotas.Analytics.MaxRangeDays, "analytics-max-range-days", analytics.DefaultMaxRangeDays, "longest time range of an analytics query, in days")
+	fs.IntVar(&quotas.Analytics.MaxFields, "analytics-max-fields", analytics.DefaultMaxFields, "most dimensions+metrics in an analytics query")
+	var jobCfg jobs.Config
+	fs.IntVar(&jobCfg.Workers, "job-workers", jobs.DefaultWorkers, "async jobs (reports, analytics queries) run at once")
+	fs.DurationVar(&jobCfg.RunTimeout, "job-run-timeout", jobs.DefaultRunTimeout, "how long one async job may run before it fails")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: quarry serve [--addr :8080] [--data DIR] [flags]")
 		fs.PrintDefaults()
@@ -90,14 +98,15 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	// Results live as long as their links (at least the default week).
-	queue := jobs.New(store, data, jobs.Config{ResultTTL: max(linkTTL, jobs.DefaultResultTTL)})
+	jobCfg.ResultTTL = max(linkTTL, jobs.DefaultResultTTL)
+	queue := jobs.New(store, data, jobCfg)
 	// quarry_jobs{state} and quarry_jobs_queue_depth, counted in the store
 	// at each scrape.
 	reg.MustRegister(jobs.Collector(store))
 	srv := server.New(server.Config{
 		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version, ReportLinkTTL: linkTTL,
 		MaxQueriesPerUser: quotas.MaxQueriesPerUser, MaxActiveReports: quotas.MaxActiveReports,
-		MaxExecuteNow: quotas.MaxExecuteNow, ExecuteNowWindow: quotas.ExecuteNowWindow,
+		MaxExecuteNow: quotas.MaxExecuteNow, ExecuteNowWindow: quotas.ExecuteNowWindow, Analytics: quotas.Analytics,
 	}, server.Deps{Engine: eng, Keys: store, Queries: store, Reports: store, Executions: store, Ready: store.Ping, Registry: reg, Logger: slog.Default(),
 		Jobs: queue, SigningKey: signingKey})
 
@@ -112,6 +121,7 @@ func runServe(ctx context.Context, args []string) error {
 	fmt.Printf("quarry %s serving %s on %s\n", version, data, base)
 	fmt.Printf("  health:   %s/healthz\n", base)
 	fmt.Printf("  insights: %s/insights/v1.1/cmp/ScheduledDataset\n", base)
+	fmt.Printf("  analytics: %s/v1/organizations/{org}/environments/{env}/queries\n", base)
 	fmt.Printf("  openapi:  %s/openapi.json\n", base)
 	fmt.Printf("  console:  %s/console (arrives with the console issue)\n", base)
 	if adminSecret != "" {
