@@ -147,7 +147,7 @@ func readDatasets(p *planner.Plan) []*datasets.Dataset {
 func compile(p *planner.Plan, sources map[string]string) (planner.SQL, error) {
 	if wholeDays(p.Window) {
 		q := *p
-		q.Window = planner.Window{}
+		q.WindowImplied = true
 		return planner.CompileSources(&q, planner.DuckDB, sources)
 	}
 	return planner.CompileSources(p, planner.DuckDB, sources)

@@ -414,3 +414,27 @@ func TestMemberSeesOnlyItsRows(t *testing.T) {
 		t.Errorf("export: %+v, %v", st, err)
 	}
 }
+
+// A rate without a time bucket is calls per second over the whole range,
+// also when the range is whole days (whose files hold exactly its rows,
+// so the engine leaves out the time predicate but not the range's length).
+func TestAnalyticsRateOverWholeDays(t *testing.T) {
+	req := planner.AnalyticsRequest{
+		Metrics:    []planner.AnalyticsMetric{{Name: "tps"}, {Name: "message_count", Function: "sum"}},
+		Dimensions: []string{"apiproxy"},
+		TimeRange:  planner.TimeRange{Start: "2026-11-15T00:00:00Z", End: "2026-11-22T00:00:00Z"},
+	}
+	p, err := planner.FromAnalytics(req, sampleEng.Catalog(), planner.AnalyticsOptions{Options: planner.Options{Now: now, Scope: planner.Scope{Admin: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := runPlan(t, p)
+	want := oracleRows(t, `SELECT count(*) / (7 * 86400.0), sum(message_count), apiproxy FROM {transactions}
+	  WHERE "timestamp" >= TIMESTAMP '2026-11-15' AND "timestamp" < TIMESTAMP '2026-11-22' GROUP BY apiproxy ORDER BY apiproxy`)
+	if len(want) < 3 {
+		t.Fatalf("oracle has %d rows", len(want))
+	}
+	if diff := sameRows(got, want, true); diff != "" {
+		t.Error(diff)
+	}
+}

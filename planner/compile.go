@@ -161,10 +161,10 @@ func CompileSources(p *Plan, d Dialect, sources map[string]string) (SQL, error) 
 	var where []string
 	tc := p.Dataset.Time()
 	tv := func(t time.Time) Value { return Value{Type: tc.Type, V: t} }
-	if p.Window.Start != nil {
+	if p.Window.Start != nil && !p.WindowImplied {
 		where = append(where, c.col(tc)+" >= "+c.typedParam(tv(*p.Window.Start)))
 	}
-	if p.Window.End != nil {
+	if p.Window.End != nil && !p.WindowImplied {
 		where = append(where, c.col(tc)+" < "+c.typedParam(tv(*p.Window.End)))
 	}
 	if p.Tenant != nil {

@@ -20,6 +20,10 @@ type Plan struct {
 	// bound is open. WindowFrom says where it came from, for printing.
 	Window     Window
 	WindowFrom string
+	// WindowImplied says the relation compiled over holds exactly the
+	// rows of the window (the engine's day files of a whole-day window),
+	// so no time predicate is needed; the window still sizes rates.
+	WindowImplied bool
 	// Tenant is the mandatory row scope of a non-admin caller; nil for an
 	// admin. It is applied to every scan and nothing can remove it.
 	Tenant *Tenant

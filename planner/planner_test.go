@@ -17,8 +17,11 @@ import (
 // from a report query (`query`) or an analytics request (`analytics`) and
 // prints the plan, the SQL and its arguments, or the error.
 //
+// A `stats` case (stats_test.go) takes one query parameter per input line
+// and the path's dimensions as dims=(a,b).
+//
 // Arguments: now=<time> (default 2026-11-22T10:30:00Z), scope=admin|account:X|org:X|project:X,
-// org=, env=, tzo=. Regenerate with: go test ./planner -rewrite
+// org=, env=, tzo=, dims=. Regenerate with: go test ./planner -rewrite
 func TestDataDriven(t *testing.T) {
 	cat, err := datasets.Builtin()
 	if err != nil {
@@ -29,6 +32,7 @@ func TestDataDriven(t *testing.T) {
 			now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 			opt := Options{Scope: Scope{Admin: true}}
 			var aopt AnalyticsOptions
+			var dims []string
 			for _, a := range d.CmdArgs {
 				v := ""
 				if len(a.Vals) > 0 {
@@ -60,6 +64,8 @@ func TestDataDriven(t *testing.T) {
 					aopt.Env = v
 				case "tzo":
 					fmt.Sscan(v, &aopt.TZOffset)
+				case "dims":
+					dims = a.Vals
 				}
 			}
 			opt.Now = now
@@ -84,6 +90,9 @@ func TestDataDriven(t *testing.T) {
 				if err != nil {
 					return errText(err)
 				}
+			case "stats":
+				aopt.Options = opt
+				return statsCase(t, d.Input, dims, cat, aopt)
 			default:
 				t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 			}

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -116,7 +117,7 @@ func (a *API) AttachJobs(q *jobs.Queue) {
 
 // Routes returns the family's route table entries.
 func (a *API) Routes() []api.Route {
-	return append(a.queryRoutes(), a.mintRoutes()...)
+	return append(append(a.queryRoutes(), a.mintRoutes()...), a.statsRoutes()...)
 }
 
 // WriteError renders an error in the family's body {code, message,
@@ -269,22 +270,28 @@ func (a *API) run(ctx context.Context, j meta.Job, dir string) (jobs.Result, err
 	if err != nil {
 		return jobs.Result{}, err
 	}
-	format, ext := output(r)
-	part := "QueryResult-" + j.ID + "-000000000000" + ext
-	partPath := dir + "/" + part
 	// The queue bounds the run (RunTimeout, 6 h by default), not the
 	// engine's interactive limit.
 	ctx = engine.WithQueryTimeout(ctx, a.jobs.Config().RunTimeout)
-	st, err := a.eng.Export(ctx, p, format, partPath)
+	format, ext := output(r)
+	return WriteResult(ctx, a.eng, p, format, ext, dir, j.ID)
+}
+
+// WriteResult writes the result of query id into dir: the plan's rows as
+// one gzipped part through DuckDB COPY, wrapped in the zip the API
+// serves. The part is removed once zipped (the zip holds it).
+func WriteResult(ctx context.Context, eng *engine.Engine, p *planner.Plan, format engine.Format, ext, dir, id string) (jobs.Result, error) {
+	part := "QueryResult-" + id + "-000000000000" + ext
+	partPath := filepath.Join(dir, part)
+	st, err := eng.Export(ctx, p, format, partPath)
 	if err != nil {
 		return jobs.Result{}, err
 	}
-	zipName := ZipName(j.ID)
-	size, err := engine.WriteZip(dir+"/"+zipName, []engine.ZipEntry{{Name: part, Path: partPath}}, a.eng.Now())
+	zipName := ZipName(id)
+	size, err := engine.WriteZip(filepath.Join(dir, zipName), []engine.ZipEntry{{Name: part, Path: partPath}}, eng.Now())
 	if err != nil {
 		return jobs.Result{}, err
 	}
-	// the zip holds the part; keep one copy
 	if err := os.Remove(partPath); err != nil {
 		return jobs.Result{}, fmt.Errorf("analytics result: %w", err)
 	}
