@@ -93,6 +93,16 @@ func TestDataDriven(t *testing.T) {
 			case "stats":
 				aopt.Options = opt
 				return statsCase(t, d.Input, dims, cat, aopt)
+			case "mint":
+				var req MintRequest
+				if err := json.Unmarshal([]byte(d.Input), &req); err != nil {
+					return "json error: " + err.Error() + "\n"
+				}
+				aopt.Options = opt
+				p, err = FromMint(req, cat, aopt)
+				if err != nil {
+					return errText(err)
+				}
 			default:
 				t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 			}
