@@ -123,6 +123,26 @@ var migrations = []migration{
 	{name: "job submission rate", sql: `
 		CREATE INDEX jobs_tenant_kind ON jobs (tenant, kind, created_at);
 	`},
+	{name: "ExecuteNow log and pending callbacks", sql: `
+		-- One row per ExecuteNow report created, kept when the report is
+		-- deleted: the ExecuteNow quota counts creations, not live reports.
+		CREATE TABLE execute_now_log (
+			report_id  TEXT NOT NULL,
+			tenant     TEXT NOT NULL DEFAULT '',
+			user_id    TEXT NOT NULL DEFAULT '',
+			created_at TEXT NOT NULL
+		);
+		CREATE INDEX execute_now_log_principal ON execute_now_log (tenant, user_id, created_at);
+		INSERT INTO execute_now_log (report_id, tenant, user_id, created_at)
+			SELECT id, tenant, user_id, created_at FROM reports WHERE execute_now = 1;
+		-- A completed execution owes its callback until callback_status is set;
+		-- callback_attempts counts the calls made, across restarts.
+		ALTER TABLE executions ADD COLUMN callback_pending INTEGER NOT NULL DEFAULT 0;
+		ALTER TABLE executions ADD COLUMN callback_attempts INTEGER NOT NULL DEFAULT 0;
+		UPDATE executions SET callback_pending = 1 WHERE status = 'Completed' AND callback_status IS NULL
+			AND report_id IN (SELECT id FROM reports WHERE callback_url <> '');
+		CREATE INDEX executions_callback_pending ON executions (callback_pending) WHERE callback_pending = 1;
+	`},
 }
 
 // SchemaVersion is the schema version this build writes: the number of

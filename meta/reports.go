@@ -83,7 +83,8 @@ type ReportQuota struct {
 	// MaxActive caps the principal's Active reports.
 	MaxActive int
 	// MaxExecuteNow caps the ExecuteNow reports the principal created in
-	// the ExecuteNowWindow before the new report's CreatedAt.
+	// the ExecuteNowWindow before the new report's CreatedAt. Creations
+	// count, whether or not the report still exists (execute_now_log).
 	MaxExecuteNow    int
 	ExecuteNowWindow time.Duration
 }
@@ -99,7 +100,9 @@ type Reports interface {
 	// CreateReport stores a new report and returns it. A missing ID is a
 	// fresh random UUID, a zero CreatedAt is now, a missing Status Active.
 	// The quota is counted in the same transaction as the insert
-	// (ErrReportQuota, ErrExecuteNowQuota).
+	// (ErrReportQuota, ErrExecuteNowQuota). An ExecuteNow report's
+	// creation is logged for the ExecuteNow quota, and stays logged when
+	// the report is deleted.
 	CreateReport(ctx context.Context, r Report, quota ReportQuota) (Report, error)
 	// GetReport returns a report by id (case-insensitive); ErrNotFound if
 	// there is none.
@@ -107,20 +110,44 @@ type Reports interface {
 	// ListReports lists the reports matching f, oldest first.
 	ListReports(ctx context.Context, f ReportFilter) ([]Report, error)
 	// SetReportStatus changes a report's status (and ModifiedAt);
-	// ErrNotFound if there is no such report.
-	SetReportStatus(ctx context.Context, id string, status ReportStatus) error
+	// ErrNotFound if there is no such report. A report that becomes
+	// Active (it was not) counts against quota.MaxActive, in the same
+	// transaction (ErrReportQuota).
+	SetReportStatus(ctx context.Context, id string, status ReportStatus, quota ReportQuota) error
 	// DeleteReport deletes a report and all its executions and returns
 	// the deleted report; ErrNotFound if there is none.
 	DeleteReport(ctx context.Context, id string) (Report, error)
 	// UpdateReport stores r's schedule and delivery fields (Name,
 	// Description, StartTime, RecurrenceInterval, RecurrenceCount,
 	// EndTime, Format, CallbackURL, CallbackMethod, Status, LastDueAt) and
-	// sets ModifiedAt; ErrNotFound if there is no such report.
-	UpdateReport(ctx context.Context, r Report) error
+	// sets ModifiedAt; ErrNotFound if there is no such report. A report
+	// that becomes Active (it was not) counts against quota.MaxActive, in
+	// the same transaction (ErrReportQuota).
+	UpdateReport(ctx context.Context, r Report, quota ReportQuota) error
 	// AdvanceReport records that the scheduler handled the due time
 	// lastDue of a report and, when exhausted, makes it Inactive. It
 	// leaves the other fields alone, so a concurrent pause is kept.
 	AdvanceReport(ctx context.Context, id string, lastDue *time.Time, exhausted bool) error
+	// RecordDueRuns records a batch of the scheduler's decisions in one
+	// write transaction (see DueRun) and reports, per entry, whether it
+	// was recorded. An entry whose report is gone, or was changed since
+	// the scheduler read it (ModifiedAt, LastDueAt or Status differ), is
+	// left alone: the next tick decides again.
+	RecordDueRuns(ctx context.Context, runs []DueRun) ([]bool, error)
+}
+
+// DueRun is one report's entry in RecordDueRuns: its LastDueAt moves to
+// LastDue (and it becomes Inactive when Exhausted) and, when Execution is
+// set, that execution and its Job are inserted, so a due run is recorded
+// with its job or not at all.
+type DueRun struct {
+	// Report is the report as the scheduler read it.
+	Report    Report
+	LastDue   *time.Time
+	Exhausted bool
+	// Execution (with JobID = Job.ID) and Job, or both nil.
+	Execution *Execution
+	Job       *Job
 }
 
 // ExecutionStatus is an execution's state (the public API's executionStatus).
@@ -156,6 +183,13 @@ type Execution struct {
 	// CallbackStatus is the outcome of the completion callback:
 	// "Succeeded" or "Failed: <reason>"; "" before it ended or without one.
 	CallbackStatus string
+	// CallbackPending is set while the completion callback is owed: from
+	// the update that makes the execution Completed with it set (see
+	// UpdateExecution) until SetExecutionCallback records the outcome. It
+	// survives a restart, so the callback can be resumed.
+	CallbackPending bool
+	// CallbackAttempts counts the callback calls made (RecordCallbackAttempt).
+	CallbackAttempts int
 }
 
 // ExecutionFilter selects executions for ListExecutions. Zero fields do
@@ -169,6 +203,8 @@ type ExecutionFilter struct {
 	CreatedAfter time.Time
 	// Latest keeps only the newest matching execution of each report.
 	Latest bool
+	// CallbackPending keeps the executions whose callback is owed.
+	CallbackPending bool
 }
 
 // Executions stores report executions.
@@ -178,15 +214,22 @@ type Executions interface {
 	// a missing Status Pending.
 	CreateExecution(ctx context.Context, e Execution) (Execution, error)
 	// UpdateExecution stores e's mutable fields (JobID, Status, Error,
-	// times, result, ExpiresAt); ErrNotFound if there is none.
+	// times, result, ExpiresAt); ErrNotFound if there is none. When e is
+	// Completed with CallbackPending and the stored execution was not yet
+	// Completed, the callback becomes pending in the same write; the
+	// pending mark is never cleared here (SetExecutionCallback does).
 	UpdateExecution(ctx context.Context, e Execution) error
 	// GetExecution returns an execution by id; ErrNotFound if none.
 	GetExecution(ctx context.Context, id string) (Execution, error)
 	// ListExecutions lists the executions matching f, newest first.
 	ListExecutions(ctx context.Context, f ExecutionFilter) ([]Execution, error)
 	// SetExecutionCallback records the outcome of an execution's
-	// callback; ErrNotFound if there is no such execution.
+	// callback, which is then no longer pending; ErrNotFound if there is
+	// no such execution.
 	SetExecutionCallback(ctx context.Context, id, status string) error
+	// RecordCallbackAttempt counts one more callback call of an execution
+	// and returns the count; ErrNotFound if there is no such execution.
+	RecordCallbackAttempt(ctx context.Context, id string) (int, error)
 }
 
 var (
@@ -296,13 +339,26 @@ func (s *SQLite) CreateReport(ctx context.Context, r Report, quota ReportQuota) 
 		}
 	}
 	if quota.MaxExecuteNow > 0 && r.ExecuteNow {
+		// Creations in the window count, deleted reports' too; older log
+		// rows of the principal are no longer needed.
+		cutoff := fmtTime(r.CreatedAt.Add(-quota.ExecuteNowWindow))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM execute_now_log WHERE tenant = ? AND user_id = ? AND created_at <= ?`,
+			r.Tenant, r.User, cutoff); err != nil {
+			return Report{}, fmt.Errorf("create report: %w", err)
+		}
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM reports WHERE tenant = ? AND user_id = ? AND execute_now = 1 AND created_at > ?`,
-			r.Tenant, r.User, fmtTime(r.CreatedAt.Add(-quota.ExecuteNowWindow))).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM execute_now_log WHERE tenant = ? AND user_id = ? AND created_at > ?`,
+			r.Tenant, r.User, cutoff).Scan(&n); err != nil {
 			return Report{}, fmt.Errorf("create report: %w", err)
 		}
 		if n >= quota.MaxExecuteNow {
 			return Report{}, fmt.Errorf("create report: %d of %d: %w", n, quota.MaxExecuteNow, ErrExecuteNowQuota)
+		}
+	}
+	if r.ExecuteNow {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO execute_now_log (report_id, tenant, user_id, created_at) VALUES (?, ?, ?, ?)`,
+			r.ID, r.Tenant, r.User, fmtTime(r.CreatedAt)); err != nil {
+			return Report{}, fmt.Errorf("create report: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO reports (`+reportColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -413,21 +469,54 @@ func (s *SQLite) ListReports(ctx context.Context, f ReportFilter) ([]Report, err
 	return out, nil
 }
 
+// checkActivation counts the principal's Active reports, in tx, when
+// report id is to become Active and is not: ErrReportQuota at
+// quota.MaxActive. ErrNotFound if there is no such report.
+func checkActivation(ctx context.Context, tx *sql.Tx, id string, to ReportStatus, quota ReportQuota) error {
+	var tenant, user, status string
+	err := tx.QueryRowContext(ctx, `SELECT tenant, user_id, status FROM reports WHERE id = ?`, id).Scan(&tenant, &user, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if to != ReportActive || ReportStatus(status) == ReportActive || quota.MaxActive <= 0 {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM reports WHERE tenant = ? AND user_id = ? AND status = 'Active'`,
+		tenant, user).Scan(&n); err != nil {
+		return err
+	}
+	if n >= quota.MaxActive {
+		return fmt.Errorf("%d of %d: %w", n, quota.MaxActive, ErrReportQuota)
+	}
+	return nil
+}
+
 // SetReportStatus implements Reports.
-func (s *SQLite) SetReportStatus(ctx context.Context, id string, status ReportStatus) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE reports SET status = ?, modified_at = ? WHERE id = ?`,
-		string(status), fmtTime(s.clock()), normID(id))
+func (s *SQLite) SetReportStatus(ctx context.Context, id string, status ReportStatus, quota ReportQuota) error {
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("report %q: %w", id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("report %q: %w", id, ErrNotFound)
+	defer tx.Rollback()
+	if err := checkActivation(ctx, tx, normID(id), status, quota); err != nil {
+		return fmt.Errorf("report %q: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE reports SET status = ?, modified_at = ? WHERE id = ?`,
+		string(status), fmtTime(s.clock()), normID(id)); err != nil {
+		return fmt.Errorf("report %q: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("report %q: %w", id, err)
 	}
 	return nil
 }
 
 // UpdateReport implements Reports.
-func (s *SQLite) UpdateReport(ctx context.Context, r Report) error {
+func (s *SQLite) UpdateReport(ctx context.Context, r Report, quota ReportQuota) error {
 	var count any
 	if r.RecurrenceCount != nil {
 		count = *r.RecurrenceCount
@@ -435,16 +524,23 @@ func (s *SQLite) UpdateReport(ctx context.Context, r Report) error {
 	if r.CallbackMethod == "" {
 		r.CallbackMethod = "POST"
 	}
-	res, err := s.w.ExecContext(ctx, `UPDATE reports SET name = ?, description = ?, start_time = ?, recurrence_interval = ?,
-		recurrence_count = ?, end_time = ?, format = ?, callback_url = ?, callback_method = ?, status = ?, last_due_at = ?,
-		modified_at = ? WHERE id = ?`,
-		r.Name, r.Description, nullTime(r.StartTime), r.RecurrenceInterval, count, nullTime(r.EndTime), r.Format,
-		r.CallbackURL, r.CallbackMethod, string(r.Status), nullTime(r.LastDueAt), fmtTime(s.clock()), normID(r.ID))
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("update report %q: %w", r.ID, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("update report %q: %w", r.ID, ErrNotFound)
+	defer tx.Rollback()
+	if err := checkActivation(ctx, tx, normID(r.ID), r.Status, quota); err != nil {
+		return fmt.Errorf("update report %q: %w", r.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE reports SET name = ?, description = ?, start_time = ?, recurrence_interval = ?,
+		recurrence_count = ?, end_time = ?, format = ?, callback_url = ?, callback_method = ?, status = ?, last_due_at = ?,
+		modified_at = ? WHERE id = ?`,
+		r.Name, r.Description, nullTime(r.StartTime), r.RecurrenceInterval, count, nullTime(r.EndTime), r.Format,
+		r.CallbackURL, r.CallbackMethod, string(r.Status), nullTime(r.LastDueAt), fmtTime(s.clock()), normID(r.ID)); err != nil {
+		return fmt.Errorf("update report %q: %w", r.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("update report %q: %w", r.ID, err)
 	}
 	return nil
 }
@@ -460,6 +556,90 @@ func (s *SQLite) AdvanceReport(ctx context.Context, id string, lastDue *time.Tim
 		return fmt.Errorf("advance report %q: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// RecordDueRuns implements Reports: one write transaction (one commit)
+// for the whole batch, with prepared statements.
+func (s *SQLite) RecordDueRuns(ctx context.Context, runs []DueRun) ([]bool, error) {
+	done := make([]bool, len(runs))
+	for _, d := range runs {
+		if (d.Execution == nil) != (d.Job == nil) {
+			return nil, fmt.Errorf("record due runs: report %q: an execution needs its job and a job its execution", d.Report.ID)
+		}
+		if e := d.Execution; e != nil && (e.ID == "" || e.JobID != d.Job.ID || e.CreatedAt.IsZero() || e.ScheduledAt.IsZero()) {
+			return nil, fmt.Errorf("record due runs: report %q: the execution needs an ID, its job's ID and its times", d.Report.ID)
+		}
+	}
+	if len(runs) == 0 {
+		return done, nil
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("record due runs: %w", err)
+	}
+	defer tx.Rollback()
+	var stmts [4]*sql.Stmt
+	for i, q := range []string{
+		`SELECT status, modified_at, last_due_at FROM reports WHERE id = ?`,
+		insertExecution,
+		insertJobStmt,
+		`UPDATE reports SET last_due_at = ?, status = CASE WHEN ? THEN 'Inactive' ELSE status END WHERE id = ?`,
+	} {
+		if stmts[i], err = tx.PrepareContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("record due runs: %w", err)
+		}
+		defer stmts[i].Close()
+	}
+	get, insExec, insJob, advance := stmts[0], stmts[1], stmts[2], stmts[3]
+	for i, d := range runs {
+		id := normID(d.Report.ID)
+		var status string
+		var modified, lastDue sql.NullString
+		err := get.QueryRowContext(ctx, id).Scan(&status, &modified, &lastDue)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("record due runs: report %q: %w", id, err)
+		}
+		if ReportStatus(status) != d.Report.Status || !sameNullTime(modified, d.Report.ModifiedAt) || !sameNullTime(lastDue, d.Report.LastDueAt) {
+			continue // changed since the scheduler read it
+		}
+		if d.Execution != nil {
+			e := *d.Execution
+			e.ReportID = id
+			if e.Status == "" {
+				e.Status = ExecutionPending
+			}
+			e.ID = normID(e.ID)
+			if _, err := insExec.ExecContext(ctx, executionArgs(e)...); err != nil {
+				return nil, fmt.Errorf("record due runs: execution of report %q: %w", id, err)
+			}
+			j, err := s.checkJob(*d.Job)
+			if err != nil {
+				return nil, fmt.Errorf("record due runs: job of report %q: %w", id, err)
+			}
+			if _, err := insJob.ExecContext(ctx, jobArgs(j)...); err != nil {
+				return nil, fmt.Errorf("record due runs: job of report %q: %w", id, err)
+			}
+		}
+		if _, err := advance.ExecContext(ctx, nullTime(d.LastDue), d.Exhausted, id); err != nil {
+			return nil, fmt.Errorf("record due runs: report %q: %w", id, err)
+		}
+		done[i] = true
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("record due runs: %w", err)
+	}
+	return done, nil
+}
+
+// sameNullTime reports whether a stored time column holds t.
+func sameNullTime(stored sql.NullString, t *time.Time) bool {
+	if t == nil {
+		return !stored.Valid
+	}
+	return stored.Valid && stored.String == fmtTime(*t)
 }
 
 // DeleteReport implements Reports.
@@ -490,7 +670,7 @@ func (s *SQLite) DeleteReport(ctx context.Context, id string) (Report, error) {
 }
 
 const executionColumns = `id, report_id, job_id, status, error, scheduled_at, started_at, finished_at,
-	result_path, result_rows, result_bytes, expires_at, created_at, callback_status`
+	result_path, result_rows, result_bytes, expires_at, created_at, callback_status, callback_pending, callback_attempts`
 
 func scanExecution(r scanner) (Execution, error) {
 	var (
@@ -500,7 +680,7 @@ func scanExecution(r scanner) (Execution, error) {
 		callback                  sql.NullString
 	)
 	if err := r.Scan(&e.ID, &e.ReportID, &e.JobID, &status, &e.Error, &scheduled, &started, &finished,
-		&e.ResultPath, &e.ResultRows, &e.ResultBytes, &exp, &create, &callback); err != nil {
+		&e.ResultPath, &e.ResultRows, &e.ResultBytes, &exp, &create, &callback, &e.CallbackPending, &e.CallbackAttempts); err != nil {
 		return Execution{}, err
 	}
 	e.CallbackStatus = callback.String
@@ -556,11 +736,7 @@ func (s *SQLite) CreateExecution(ctx context.Context, e Execution) (Execution, e
 	if e.ScheduledAt.IsZero() {
 		e.ScheduledAt = e.CreatedAt
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO executions (`+executionColumns+`)
-		SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM reports WHERE id = ?)`,
-		e.ID, e.ReportID, e.JobID, string(e.Status), e.Error, fmtTime(e.ScheduledAt), nullTime(e.StartedAt),
-		nullTime(e.FinishedAt), e.ResultPath, e.ResultRows, e.ResultBytes, nullTime(e.ExpiresAt), fmtTime(e.CreatedAt),
-		nullString(e.CallbackStatus), e.ReportID)
+	_, err := s.w.ExecContext(ctx, insertExecution, executionArgs(e)...)
 	if err != nil {
 		return Execution{}, fmt.Errorf("create execution: %w", err)
 	}
@@ -570,15 +746,29 @@ func (s *SQLite) CreateExecution(ctx context.Context, e Execution) (Execution, e
 	return e, nil
 }
 
+// insertExecution inserts an execution if its report exists; its
+// arguments are executionArgs.
+const insertExecution = `INSERT INTO executions (` + executionColumns + `)
+	SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM reports WHERE id = ?)`
+
+func executionArgs(e Execution) []any {
+	return []any{e.ID, e.ReportID, e.JobID, string(e.Status), e.Error, fmtTime(e.ScheduledAt), nullTime(e.StartedAt),
+		nullTime(e.FinishedAt), e.ResultPath, e.ResultRows, e.ResultBytes, nullTime(e.ExpiresAt), fmtTime(e.CreatedAt),
+		nullString(e.CallbackStatus), e.CallbackPending && e.Status == ExecutionCompleted, e.CallbackAttempts, e.ReportID}
+}
+
 // UpdateExecution implements Executions.
 func (s *SQLite) UpdateExecution(ctx context.Context, e Execution) error {
 	if !validExecutionStatus(e.Status) {
 		return fmt.Errorf("update execution: %w", &ValidationError{"status", fmt.Sprintf("unknown execution status %q", e.Status)})
 	}
+	// The SET expressions see the stored row: status is the old status.
+	pending := e.CallbackPending && e.Status == ExecutionCompleted
 	res, err := s.w.ExecContext(ctx, `UPDATE executions SET job_id = ?, status = ?, error = ?, started_at = ?,
-		finished_at = ?, result_path = ?, result_rows = ?, result_bytes = ?, expires_at = ? WHERE id = ?`,
+		finished_at = ?, result_path = ?, result_rows = ?, result_bytes = ?, expires_at = ?,
+		callback_pending = CASE WHEN ? AND status <> 'Completed' THEN 1 ELSE callback_pending END WHERE id = ?`,
 		e.JobID, string(e.Status), e.Error, nullTime(e.StartedAt), nullTime(e.FinishedAt), e.ResultPath,
-		e.ResultRows, e.ResultBytes, nullTime(e.ExpiresAt), normID(e.ID))
+		e.ResultRows, e.ResultBytes, nullTime(e.ExpiresAt), pending, normID(e.ID))
 	if err != nil {
 		return fmt.Errorf("update execution %q: %w", e.ID, err)
 	}
@@ -590,7 +780,7 @@ func (s *SQLite) UpdateExecution(ctx context.Context, e Execution) error {
 
 // SetExecutionCallback implements Executions.
 func (s *SQLite) SetExecutionCallback(ctx context.Context, id, status string) error {
-	res, err := s.w.ExecContext(ctx, `UPDATE executions SET callback_status = ? WHERE id = ?`, nullString(status), normID(id))
+	res, err := s.w.ExecContext(ctx, `UPDATE executions SET callback_status = ?, callback_pending = 0 WHERE id = ?`, nullString(status), normID(id))
 	if err != nil {
 		return fmt.Errorf("execution %q callback: %w", id, err)
 	}
@@ -598,6 +788,20 @@ func (s *SQLite) SetExecutionCallback(ctx context.Context, id, status string) er
 		return fmt.Errorf("execution %q callback: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// RecordCallbackAttempt implements Executions.
+func (s *SQLite) RecordCallbackAttempt(ctx context.Context, id string) (int, error) {
+	var n int
+	err := s.w.QueryRowContext(ctx, `UPDATE executions SET callback_attempts = callback_attempts + 1 WHERE id = ? RETURNING callback_attempts`,
+		normID(id)).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("execution %q callback attempt: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("execution %q callback attempt: %w", id, err)
+	}
+	return n, nil
 }
 
 func nullString(s string) any {
@@ -659,6 +863,9 @@ func (s *SQLite) ListExecutions(ctx context.Context, f ExecutionFilter) ([]Execu
 	}
 	if !f.CreatedAfter.IsZero() {
 		where, args = append(where, "created_at >= ?"), append(args, fmtTime(f.CreatedAfter))
+	}
+	if f.CallbackPending {
+		where = append(where, "callback_pending = 1")
 	}
 	inner := `SELECT ` + executionColumns + `, ROW_NUMBER() OVER (PARTITION BY report_id ORDER BY created_at DESC, rowid DESC) AS rn
 		FROM executions`

@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -130,7 +131,7 @@ func TestReportQuotasAtomic(t *testing.T) {
 	if len(list) != 5 {
 		t.Fatalf("%d reports named r", len(list))
 	}
-	if err := s.SetReportStatus(ctx, list[0].ID, ReportInactive); err != nil {
+	if err := s.SetReportStatus(ctx, list[0].ID, ReportInactive, ReportQuota{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.CreateReport(ctx, Report{Name: "r", QueryID: "q", Query: "q", User: "u", Tenant: "t", Format: "csv"}, quota); err != nil {
@@ -138,5 +139,171 @@ func TestReportQuotasAtomic(t *testing.T) {
 	}
 	if list, _ := s.ListReports(ctx, ReportFilter{IDs: []string{list[0].ID, list[1].ID}}); len(list) != 2 {
 		t.Errorf("by ids: %d", len(list))
+	}
+}
+
+// The ExecuteNow quota counts creations in the window: deleting a report
+// does not free its slot; the window sliding past it does.
+func TestExecuteNowQuotaCountsCreations(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	quota := ReportQuota{MaxExecuteNow: 2, ExecuteNowWindow: time.Hour}
+	create := func(at time.Time) (Report, error) {
+		return s.CreateReport(ctx, Report{Name: "n", QueryID: "q", Query: "q", User: "u", Tenant: "t", Format: "csv",
+			ExecuteNow: true, CreatedAt: at}, quota)
+	}
+	for _, at := range []time.Time{t0, t0.Add(10 * time.Minute)} {
+		r, err := create(at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DeleteReport(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := create(t0.Add(30 * time.Minute)); !errors.Is(err, ErrExecuteNowQuota) {
+		t.Fatalf("third ExecuteNow within the hour, after deleting both: %v", err)
+	}
+	// Another principal has its own count.
+	if _, err := s.CreateReport(ctx, Report{Name: "n", QueryID: "q", Query: "q", User: "other", Tenant: "t", Format: "csv",
+		ExecuteNow: true, CreatedAt: t0.Add(30 * time.Minute)}, quota); err != nil {
+		t.Errorf("another user: %v", err)
+	}
+	// t0 leaves the window at t0+1h: one slot; t0+10m is still in it.
+	if _, err := create(t0.Add(time.Hour)); err != nil {
+		t.Fatalf("after the first creation left the window: %v", err)
+	}
+	if _, err := create(t0.Add(time.Hour + time.Minute)); !errors.Is(err, ErrExecuteNowQuota) {
+		t.Errorf("second slot while t0+10m is in the window: %v", err)
+	}
+	if _, err := create(t0.Add(70 * time.Minute)); err != nil {
+		t.Errorf("after t0+10m left the window: %v", err)
+	}
+}
+
+// Making a report Active again (update or resume) counts against the
+// active quota in the same transaction; other changes do not.
+func TestActivationQuota(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	quota := ReportQuota{MaxActive: 2}
+	var ids []string
+	for i := 0; i < 2; i++ {
+		r, err := s.CreateReport(ctx, Report{Name: "r", QueryID: "q", Query: "q", User: "u", Tenant: "t", Format: "csv"}, quota)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	if err := s.SetReportStatus(ctx, ids[0], ReportPaused, quota); err != nil {
+		t.Fatal(err)
+	}
+	third, err := s.CreateReport(ctx, Report{Name: "r", QueryID: "q", Query: "q", User: "u", Tenant: "t", Format: "csv"}, quota)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetReportStatus(ctx, ids[0], ReportActive, quota); !errors.Is(err, ErrReportQuota) {
+		t.Errorf("resume over the quota: %v", err)
+	}
+	r, _ := s.GetReport(ctx, ids[0])
+	if r.Status != ReportPaused {
+		t.Errorf("refused resume changed the status to %s", r.Status)
+	}
+	r.Status = ReportActive
+	if err := s.UpdateReport(ctx, r, quota); !errors.Is(err, ErrReportQuota) {
+		t.Errorf("update to Active over the quota: %v", err)
+	}
+	// An Active report stays Active through an update at the quota.
+	a, _ := s.GetReport(ctx, third.ID)
+	a.Name = "renamed"
+	if err := s.UpdateReport(ctx, a, quota); err != nil {
+		t.Errorf("updating an Active report at the quota: %v", err)
+	}
+	if err := s.SetReportStatus(ctx, third.ID, ReportActive, quota); err != nil {
+		t.Errorf("Active to Active at the quota: %v", err)
+	}
+	// Another user's reports do not count; a freed slot can be taken.
+	if err := s.SetReportStatus(ctx, third.ID, ReportInactive, quota); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateReport(ctx, r, quota); err != nil {
+		t.Errorf("update to Active under the quota: %v", err)
+	}
+	if err := s.SetReportStatus(ctx, "nope", ReportActive, quota); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown report: %v", err)
+	}
+}
+
+// RecordDueRuns stores a batch's executions, jobs and report progress
+// together, skipping reports deleted or changed since they were read.
+func TestRecordDueRuns(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	start := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	one := 1
+	var reps []Report
+	for i := 0; i < 4; i++ {
+		r, err := s.CreateReport(ctx, Report{Name: "r", QueryID: "q", Query: "q", Format: "csv", StartTime: &start,
+			RecurrenceInterval: 4, RecurrenceCount: &one}, ReportQuota{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reps = append(reps, r)
+	}
+	if _, err := s.DeleteReport(ctx, reps[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetReportStatus(ctx, reps[3].ID, ReportPaused, ReportQuota{}); err != nil { // changed since read
+		t.Fatal(err)
+	}
+	var runs []DueRun
+	for i, r := range reps {
+		id, _ := NewJobID()
+		e := &Execution{ID: fmt.Sprintf("00000000-0000-4000-8000-00000000000%d", i), JobID: id, ScheduledAt: start, CreatedAt: start}
+		runs = append(runs, DueRun{Report: r, LastDue: &start, Exhausted: true, Execution: e,
+			Job: &Job{ID: id, Kind: "insights.report", Request: []byte(`{}`)}})
+	}
+	runs[1].Execution, runs[1].Job = nil, nil // paused: only the progress
+	done, err := s.RecordDueRuns(ctx, runs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(done) != "[true true false false]" {
+		t.Errorf("recorded %v", done)
+	}
+	for i, r := range reps {
+		got, err := s.GetReport(ctx, r.ID)
+		if i == 2 {
+			if !errors.Is(err, ErrNotFound) {
+				t.Errorf("deleted report: %v", err)
+			}
+			continue
+		}
+		if done[i] != (got.LastDueAt != nil) || done[i] != (got.Status == ReportInactive) {
+			t.Errorf("report %d: %s %v", i, got.Status, got.LastDueAt)
+		}
+		execs, _ := s.ListExecutions(ctx, ExecutionFilter{ReportIDs: []string{r.ID}})
+		if want := map[int]int{0: 1}[i]; len(execs) != want {
+			t.Errorf("report %d: %d executions, want %d", i, len(execs), want)
+		}
+		if len(execs) == 1 {
+			j, err := s.GetJob(ctx, execs[0].JobID)
+			if err != nil || j.State != JobEnqueued || execs[0].Status != ExecutionPending || !execs[0].ScheduledAt.Equal(start) {
+				t.Errorf("execution %+v, job %+v %v", execs[0], j, err)
+			}
+		}
+	}
+	if jobs, _ := s.ListJobs(ctx, JobFilter{}); len(jobs) != 1 {
+		t.Errorf("%d jobs, want the one of the recorded execution", len(jobs))
+	}
+	// An execution without its job is refused, and nothing is stored.
+	r, _ := s.CreateReport(ctx, Report{Name: "r", QueryID: "q", Query: "q", Format: "csv", StartTime: &start,
+		RecurrenceInterval: 4}, ReportQuota{})
+	if _, err := s.RecordDueRuns(ctx, []DueRun{{Report: r, LastDue: &start}, {Report: r, Execution: &Execution{ID: "x"}}}); err == nil {
+		t.Error("an execution without a job was accepted")
+	}
+	if got, _ := s.GetReport(ctx, r.ID); got.LastDueAt != nil {
+		t.Error("a failed batch stored part of its work")
 	}
 }

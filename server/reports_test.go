@@ -514,3 +514,30 @@ func TestListReportsPages(t *testing.T) {
 	r := ts.do(t, http.MethodGet, reportsPath+"?skipToken=-1", "Bearer "+alice, nil)
 	wantStatus(t, r, http.StatusBadRequest)
 }
+
+// The ExecuteNow quota counts creations: deleting the reports does not
+// free their slots (the window sliding does; see meta's
+// TestExecuteNowQuotaCountsCreations, where the clock can move).
+func TestExecuteNowQuotaSurvivesDelete(t *testing.T) {
+	ts := startServer(t, serverSetup{cfg: Config{MaxExecuteNow: 2}})
+	fay := ts.key(t, meta.Key{Name: "fay", User: "fay", Account: "pub-fabrikam"})
+	sys := datasets.SystemQueries()[3]
+	body := func(name string) map[string]any {
+		return map[string]any{"ReportName": name, "QueryId": sys.QueryID, "ExecuteNow": true,
+			"QueryStartTime": "2026-03-01T00:00:00Z", "QueryEndTime": "2026-03-02T00:00:00Z"}
+	}
+	for _, name := range []string{"one", "two"} {
+		id := ts.createReport(t, fay, body(name))["reportId"].(string)
+		ts.waitCompleted(t, fay, id)
+		wantMessage(t, ts.call(t, http.MethodDelete, reportsPath+"/"+id, fay, "", 200), insights.MsgReportDeleted)
+	}
+	if env := ts.call(t, http.MethodGet, reportsPath, fay, "", 200); env.TotalCount != 0 {
+		t.Fatalf("%d reports left after deleting both", env.TotalCount)
+	}
+	b, _ := json.Marshal(body("three"))
+	wantMessage(t, ts.call(t, http.MethodPost, reportsPath, fay, string(b), 400),
+		"User has exceeded its ExecuteNow report creation quota of 2 reports/60 mins")
+	// Recurring reports are not ExecuteNow reports.
+	ts.createReport(t, fay, map[string]any{"ReportName": "recurring", "QueryId": sys.QueryID,
+		"StartTime": testNow.Add(5 * time.Hour).Format(time.RFC3339), "RecurrenceInterval": 24, "RecurrenceCount": 1})
+}

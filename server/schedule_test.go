@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quarry/quarry/datasets"
+	"github.com/quarry/quarry/engine/jobs"
 	"github.com/quarry/quarry/engine/schedule"
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/server/insights"
@@ -343,5 +346,302 @@ func TestMissedRunsAndDeadCallback(t *testing.T) {
 	s1 := ss.waitCallbackStatus(t, alice, id, e1["executionId"].(string))
 	if !strings.HasPrefix(s1, "Failed: ") {
 		t.Errorf("dead callback status %q", s1)
+	}
+}
+
+// PUT /ScheduledReport/{id} that makes an Inactive report Active again,
+// and resume, count against the active-reports quota like a create.
+func TestReactivationQuota(t *testing.T) {
+	ss := startScheduled(t, Config{MaxActiveReports: 2})
+	alice := ss.key(t, meta.Key{Name: "alice", User: "alice", Account: "pub-fabrikam"})
+	queryID := ss.createQuery(t, "/insights/v1.1/cmp", alice, "lastWeek", recurringQuery)
+	start := time.Date(2026, 3, 31, 20, 0, 0, 0, time.UTC)
+	once := func(name string) string {
+		return ss.createReport(t, alice, map[string]any{"ReportName": name, "QueryId": queryID,
+			"StartTime": start.Format(time.RFC3339), "RecurrenceInterval": 4, "RecurrenceCount": 1})["reportId"].(string)
+	}
+	a := once("a")
+	ss.tickAt(t, start, 1) // a's only run: a becomes Inactive
+	ss.waitExecution(t, alice, a)
+	b, c := once("b"), once("c") // the two Active reports of the quota
+	_ = b
+	status := func(id string) any {
+		t.Helper()
+		return ss.call(t, http.MethodGet, reportsPath+"?reportId="+id, alice, "", 200).Value[0]["reportStatus"]
+	}
+	if s := status(a); s != "Inactive" {
+		t.Fatalf("a is %v", s)
+	}
+	const quotaMsg = "User has exceeded its report creation quota of 2 active reports"
+	update := `{"ReportName":"a","StartTime":"2026-04-02T00:00:00Z","RecurrenceInterval":24,"RecurrenceCount":2}`
+	wantMessage(t, ss.call(t, http.MethodPut, reportsPath+"/"+a, alice, update, 400), quotaMsg)
+	if s := status(a); s != "Inactive" {
+		t.Errorf("a refused update left a %v", s)
+	}
+	// Pausing c frees a slot: a can come back; then c cannot resume.
+	ss.call(t, http.MethodPut, reportsPath+"/pause/"+c, alice, "", 200)
+	env := ss.call(t, http.MethodPut, reportsPath+"/"+a, alice, update, 200)
+	if env.Value[0]["reportStatus"] != "Active" {
+		t.Errorf("reactivated %v", env.Value[0])
+	}
+	wantMessage(t, ss.call(t, http.MethodPut, reportsPath+"/resume/"+c, alice, "", 400), quotaMsg)
+	if s := status(c); s != "Paused" {
+		t.Errorf("a refused resume left c %v", s)
+	}
+	// Updating a report that stays Active or Paused is not refused.
+	ss.call(t, http.MethodPut, reportsPath+"/"+a, alice, update, 200)
+	ss.call(t, http.MethodPut, reportsPath+"/"+c, alice, update, 200)
+	if s := status(c); s != "Paused" {
+		t.Errorf("updated c is %v", s)
+	}
+}
+
+// One tick starts every report due at the same instant, in batches (one
+// write transaction each): each execution is stored Pending with its job
+// and its due time, a paused report only moves on, and a second tick at
+// the same time starts nothing.
+func TestTickStartsADueBatch(t *testing.T) {
+	ss := startScheduled(t, Config{})
+	ss.sched.BatchSize = 25
+	start := time.Date(2026, 3, 31, 20, 0, 0, 0, time.UTC)
+	var ids []string
+	var paused string
+	for u := 0; u < 3; u++ {
+		k := ss.key(t, meta.Key{Name: "u", User: fmt.Sprintf("u%d", u), Account: "pub-fabrikam"})
+		q := ss.createQuery(t, "/insights/v1.1/cmp", k, "q", recurringQuery)
+		for i := 0; i < 30; i++ {
+			ids = append(ids, ss.createReport(t, k, map[string]any{"ReportName": fmt.Sprintf("r%d", i), "QueryId": q,
+				"StartTime": start.Format(time.RFC3339), "RecurrenceInterval": 4, "RecurrenceCount": 2})["reportId"].(string))
+		}
+		if u == 0 {
+			paused = ids[0]
+			ss.call(t, http.MethodPut, reportsPath+"/pause/"+paused, k, "", 200)
+		}
+	}
+	ss.tickAt(t, start, len(ids)-1)
+	ss.tickAt(t, start, 0)
+	ctx := context.Background()
+	for _, id := range ids {
+		r, err := ss.Store.GetReport(ctx, id)
+		if err != nil || r.LastDueAt == nil || !r.LastDueAt.Equal(start) {
+			t.Fatalf("report %s: last due %v (%v)", id, r.LastDueAt, err)
+		}
+		list, err := ss.Store.ListExecutions(ctx, meta.ExecutionFilter{ReportIDs: []string{id}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id == paused {
+			if len(list) != 0 {
+				t.Errorf("the paused report has %d executions", len(list))
+			}
+			continue
+		}
+		if len(list) != 1 || !list[0].ScheduledAt.Equal(start) || list[0].JobID == "" {
+			t.Fatalf("report %s: executions %+v", id, list)
+		}
+		j, err := ss.Jobs.Get(ctx, list[0].JobID)
+		if err != nil || j.Kind != insights.ReportJobKind || !strings.Contains(string(j.Request), list[0].ID) {
+			t.Fatalf("job of execution %s: %+v %v", list[0].ID, j, err)
+		}
+	}
+}
+
+// A completed execution whose callback was under way when the process
+// died is called back by the next process (Resume, run when the
+// scheduler starts), with the attempts it has left; a callback that had
+// succeeded is not sent again, and one that had used up its attempts is
+// recorded Failed without a call.
+func TestCallbackResumedAfterRestart(t *testing.T) {
+	store := openQueries(t)
+	var mu sync.Mutex
+	calls := map[string]int{}
+	release := make(chan struct{})
+	hung := make(chan string, 8)
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[r.URL.Path]++
+		n := calls[r.URL.Path]
+		mu.Unlock()
+		if strings.HasPrefix(r.URL.Path, "/hang/") && n == 1 {
+			// The first call never gets an answer from this life.
+			hung <- r.URL.Path
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(func() { close(release); sink.Close() })
+	count := func(path string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls[path]
+	}
+
+	// First life: three run-once reports complete; B's callback succeeds,
+	// A's and C's first calls hang.
+	life1 := startServer(t, serverSetup{queries: store, cfg: Config{CallbackTimeout: time.Hour, CallbackAttempts: 1}})
+	alice := life1.key(t, meta.Key{Name: "alice", User: "alice", Account: "pub-fabrikam"})
+	sys := datasets.SystemQueries()[3]
+	report := func(ts *testServer, name, cb string) string {
+		return ts.createReport(t, alice, map[string]any{"ReportName": name, "QueryId": sys.QueryID, "ExecuteNow": true,
+			"QueryStartTime": "2026-03-01T00:00:00Z", "QueryEndTime": "2026-03-02T00:00:00Z", "CallbackUrl": sink.URL + cb})["reportId"].(string)
+	}
+	a, b, c := report(life1, "a", "/hang"), report(life1, "b", "/ok"), report(life1, "c", "/hang")
+	var execs = map[string]string{}
+	for _, id := range []string{a, b, c} {
+		execs[id] = life1.waitCompleted(t, alice, id)["executionId"].(string)
+	}
+	if s := life1.waitCallbackStatus(t, alice, b, execs[b]); s != insights.CallbackSucceeded {
+		t.Fatalf("b's callback %s", s)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-hung:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the hanging callbacks were not called")
+		}
+	}
+	ctx := context.Background()
+	// C's calls were all made (the crash came before the outcome was
+	// stored): count two more as the previous life would have.
+	for i := 0; i < 2; i++ {
+		if _, err := store.RecordCallbackAttempt(ctx, execs[c]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The crash: the first life stops serving and running jobs, its
+	// callbacks unanswered.
+	life1.stop()
+	if err := life1.Jobs.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{a, c} {
+		e, err := store.GetExecution(ctx, execs[id])
+		if err != nil || !e.CallbackPending || e.CallbackStatus != "" {
+			t.Fatalf("before the restart %+v %v", e, err)
+		}
+	}
+
+	// Second life over the same store.
+	life2 := startServer(t, serverSetup{queries: store, cfg: Config{CallbackAttempts: 3, CallbackBackoff: 10 * time.Millisecond}})
+	alice = life2.key(t, meta.Key{Name: "alice", User: "alice", Account: "pub-fabrikam"})
+	sched := life2.Server.Scheduler((&fakeClock{t: testNow}).Now)
+	if err := sched.OnStart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s := life2.waitCallbackStatus(t, alice, a, execs[a]); s != insights.CallbackSucceeded {
+		t.Errorf("a's resumed callback %s", s)
+	}
+	if s := life2.waitCallbackStatus(t, alice, c, execs[c]); !strings.HasPrefix(s, "Failed: ") || !strings.Contains(s, "no attempt left") {
+		t.Errorf("c's resumed callback %s", s)
+	}
+	if err := life2.WaitCallbacks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, m, k := count("/hang/"+a), count("/ok/"+b), count("/hang/"+c); n != 2 || m != 1 || k != 1 {
+		t.Errorf("calls: a %d (want 2), b %d (want 1), c %d (want 1)", n, m, k)
+	}
+	if e, _ := store.GetExecution(ctx, execs[a]); e.CallbackAttempts != 2 || e.CallbackPending {
+		t.Errorf("a after the restart %+v", e)
+	}
+	// Nothing is owed any more: a second resume sends nothing.
+	if err := sched.OnStart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := life2.WaitCallbacks(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count("/hang/" + a); n != 2 {
+		t.Errorf("a called %d times after a second resume", n)
+	}
+}
+
+// After a crash mid-run, the queue hands the job back (enqueued); the
+// execution shows Pending from the restart (Resume) until a worker takes
+// the job again, not Running, then completes.
+func TestRecoveredExecutionShowsPending(t *testing.T) {
+	store := openQueries(t)
+	ctx := context.Background()
+	life1 := startServer(t, serverSetup{queries: store, holdJobs: true})
+	alice := life1.key(t, meta.Key{Name: "alice", User: "alice", Account: "pub-fabrikam"})
+	sys := datasets.SystemQueries()[3]
+	id := life1.createReport(t, alice, map[string]any{"ReportName": "r", "QueryId": sys.QueryID, "ExecuteNow": true,
+		"QueryStartTime": "2026-03-01T00:00:00Z", "QueryEndTime": "2026-03-02T00:00:00Z"})["reportId"].(string)
+	// What a crash mid-run leaves: the job running, the execution Running.
+	list, err := store.ListExecutions(ctx, meta.ExecutionFilter{ReportIDs: []string{id}})
+	if err != nil || len(list) != 1 || list[0].JobID == "" {
+		t.Fatalf("executions %+v %v", list, err)
+	}
+	e := list[0]
+	j, err := store.GetJob(ctx, e.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	j.State, j.StartedAt = meta.JobRunning, &now
+	e.Status, e.StartedAt = meta.ExecutionRunning, &now
+	if err := store.UpdateJob(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.UpdateExecution(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	life1.stop()
+
+	// Second life: both workers are busy with older jobs, so the
+	// recovered report job waits in the queue.
+	life2 := startServer(t, serverSetup{queries: store, holdJobs: true})
+	alice = life2.key(t, meta.Key{Name: "alice", User: "alice", Account: "pub-fabrikam"})
+	busy, free := make(chan struct{}, 2), make(chan struct{})
+	life2.Jobs.Register("test.busy", func(ctx context.Context, _ meta.Job, _ string) (jobs.Result, error) {
+		busy <- struct{}{}
+		select {
+		case <-free:
+		case <-ctx.Done():
+		}
+		return jobs.Result{}, errors.New("released")
+	})
+	for i := 0; i < 2; i++ {
+		if _, err := store.CreateJob(ctx, meta.Job{Kind: "test.busy", CreatedAt: j.CreatedAt.Add(-time.Minute)}, meta.Admission{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := life2.Jobs.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-busy:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the workers did not take the older jobs")
+		}
+	}
+	if got, _ := store.GetJob(ctx, j.ID); got.State != meta.JobEnqueued || got.Attempts != 1 {
+		t.Fatalf("recovered job %+v", got)
+	}
+	status := func() map[string]any {
+		t.Helper()
+		list := life2.executions(t, alice, id)
+		if len(list) != 1 {
+			t.Fatalf("executions %v", list)
+		}
+		return list[0]
+	}
+	if s := status()["executionStatus"]; s != "Running" {
+		t.Fatalf("before Resume the execution is %v; the test expects the stale Running", s)
+	}
+	if err := life2.Server.Scheduler(nil).OnStart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ex := status(); ex["executionStatus"] != "Pending" || ex["reportAccessSecureLink"] != nil {
+		t.Errorf("after Resume %v", ex)
+	}
+	close(free)
+	if ex := life2.waitExecution(t, alice, id); ex["executionId"] != e.ID {
+		t.Errorf("completed %v", ex)
 	}
 }

@@ -28,6 +28,11 @@
 // Tick does all the work due at Clock(); Run calls Tick every few seconds
 // in production. Tests drive a fake clock and call Tick instead of
 // sleeping.
+//
+// With StartBatch set, a Tick records its decisions in batches (of
+// BatchSize reports): one call, and in the store one write transaction,
+// for many reports due at the same instant, instead of several writes per
+// report.
 package schedule
 
 import (
@@ -42,6 +47,10 @@ import (
 
 // DefaultInterval is how often Start ticks.
 const DefaultInterval = 5 * time.Second
+
+// DefaultBatchSize is how many reports one StartBatch call handles at
+// most.
+const DefaultBatchSize = 500
 
 // Plan is the recurrence of one report.
 type Plan struct {
@@ -151,10 +160,43 @@ func StatusOf(r meta.Report) Status {
 // could not be queued must be recorded as Failed and reported as nil.
 type StartFunc func(ctx context.Context, r meta.Report, at time.Time) error
 
+// Due is what a Tick decided for one report.
+type Due struct {
+	// Report is the report as Tick read it.
+	Report meta.Report
+	// Run: start one execution scheduled at At.
+	Run bool
+	At  time.Time
+	// LastDue is the report's new LastDueAt; Exhausted, no due time is
+	// left after it: the report becomes Inactive.
+	LastDue   *time.Time
+	Exhausted bool
+}
+
+// BatchFunc records a batch of decisions: for each Due with Run, one
+// execution scheduled at At (its job queued); for each, the report's
+// LastDueAt and, when Exhausted, Inactive — a Due whose execution is
+// recorded has its LastDueAt recorded with it. A Due whose report was
+// deleted or changed since Tick read it is left alone (the next Tick
+// decides again). It returns how many executions it started; an error
+// means nothing of the batch was recorded.
+type BatchFunc func(ctx context.Context, batch []Due) (int, error)
+
 // Scheduler starts the due executions of recurring reports.
 type Scheduler struct {
 	Reports meta.Reports
-	Start   StartFunc
+	// Start starts one execution; Tick then records the report's progress
+	// with Reports.AdvanceReport. Unused when StartBatch is set.
+	Start StartFunc
+	// StartBatch, when set, takes Tick's decisions in batches instead.
+	StartBatch BatchFunc
+	// BatchSize caps a StartBatch batch; 0 means DefaultBatchSize.
+	BatchSize int
+	// OnStart, when set, runs once when Run starts, before the first
+	// tick (after the job queue has started): the owner of the executions
+	// brings work a crash interrupted back in step (see
+	// insights.API.Resume). An error is logged.
+	OnStart func(ctx context.Context) error
 	// Clock is "now"; nil means time.Now.
 	Clock func() time.Time
 	// Logger; nil means slog.Default().
@@ -195,13 +237,22 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	var dues []Due
+	for _, r := range list {
+		if d, ok := Decide(r, now); ok {
+			dues = append(dues, d)
+		}
+	}
+	if s.StartBatch != nil {
+		return s.tickBatches(ctx, dues)
+	}
 	started := 0
 	var first error
-	for _, r := range list {
-		n, err := s.tickReport(ctx, r, now)
+	for _, d := range dues {
+		n, err := s.tickOne(ctx, d)
 		started += n
 		if err != nil {
-			s.log().Error("scheduling a report", "report", r.ID, "err", err)
+			s.log().Error("scheduling a report", "report", d.Report.ID, "err", err)
 			if first == nil {
 				first = err
 			}
@@ -210,28 +261,56 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	return started, first
 }
 
-func (s *Scheduler) tickReport(ctx context.Context, r meta.Report, now time.Time) (int, error) {
+// Decide returns what is due for report r at now; false when nothing is
+// (not a recurring report, or no new due time and not exhausted).
+func Decide(r meta.Report, now time.Time) (Due, bool) {
 	p, ok := PlanOf(r)
 	if !ok {
-		return 0, nil
+		return Due{}, false
 	}
-	last, started := r.LastDueAt, 0
-	if _, at, ok := p.LatestDue(now); ok && (last == nil || at.After(*last)) {
-		if r.Status == meta.ReportActive {
-			if err := s.Start(ctx, r, at); errors.Is(err, meta.ErrNotFound) {
-				return 0, nil // deleted meanwhile
-			} else if err != nil {
-				return 0, err
+	d := Due{Report: r, LastDue: r.LastDueAt}
+	if _, at, ok := p.LatestDue(now); ok && (r.LastDueAt == nil || at.After(*r.LastDueAt)) {
+		d.Run, d.At, d.LastDue = r.Status == meta.ReportActive, at, &at
+	}
+	_, _, more := p.NextAfter(d.LastDue)
+	d.Exhausted = !more
+	return d, !more || d.LastDue != r.LastDueAt
+}
+
+func (s *Scheduler) tickBatches(ctx context.Context, dues []Due) (int, error) {
+	size := s.BatchSize
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	started := 0
+	var first error
+	for len(dues) > 0 {
+		n := min(size, len(dues))
+		k, err := s.StartBatch(ctx, dues[:n])
+		started += k
+		if err != nil {
+			s.log().Error("scheduling reports", "reports", n, "err", err)
+			if first == nil {
+				first = err
 			}
-			started = 1
 		}
-		last = &at
+		dues = dues[n:]
 	}
-	_, _, more := p.NextAfter(last)
-	if !more || last != r.LastDueAt {
-		if err := s.Reports.AdvanceReport(ctx, r.ID, last, !more); err != nil && !errors.Is(err, meta.ErrNotFound) {
-			return started, err
+	return started, first
+}
+
+func (s *Scheduler) tickOne(ctx context.Context, d Due) (int, error) {
+	started := 0
+	if d.Run {
+		if err := s.Start(ctx, d.Report, d.At); errors.Is(err, meta.ErrNotFound) {
+			return 0, nil // deleted meanwhile
+		} else if err != nil {
+			return 0, err
 		}
+		started = 1
+	}
+	if err := s.Reports.AdvanceReport(ctx, d.Report.ID, d.LastDue, d.Exhausted); err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return started, err
 	}
 	return started, nil
 }
@@ -262,6 +341,11 @@ func (s *Scheduler) Run(interval time.Duration) {
 			case <-done:
 			}
 		}()
+		if s.OnStart != nil {
+			if err := s.OnStart(ctx); err != nil && ctx.Err() == nil {
+				s.log().Error("resuming interrupted work", "err", err)
+			}
+		}
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {

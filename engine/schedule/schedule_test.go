@@ -2,6 +2,8 @@ package schedule
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -124,12 +126,12 @@ func TestTick(t *testing.T) {
 		t.Errorf("status %v %v", *s.Remaining, s.Next)
 	}
 	// Paused: the due time at +4h is skipped.
-	if err := st.SetReportStatus(ctx, r.ID, meta.ReportPaused); err != nil {
+	if err := st.SetReportStatus(ctx, r.ID, meta.ReportPaused, meta.ReportQuota{}); err != nil {
 		t.Fatal(err)
 	}
 	now = t0.Add(5 * time.Hour)
 	tick(0)
-	if err := st.SetReportStatus(ctx, r.ID, meta.ReportActive); err != nil {
+	if err := st.SetReportStatus(ctx, r.ID, meta.ReportActive, meta.ReportQuota{}); err != nil {
 		t.Fatal(err)
 	}
 	tick(0)
@@ -203,5 +205,103 @@ func TestRunStop(t *testing.T) {
 	}
 	if err := sch.Stop(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With StartBatch, one Tick hands its decisions over in batches of
+// BatchSize; a batch that fails is decided again on the next Tick.
+func TestTickBatches(t *testing.T) {
+	ctx := context.Background()
+	st, err := meta.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := 0; i < 5; i++ {
+		start := t0
+		if _, err := st.CreateReport(ctx, meta.Report{Name: "r", QueryID: "q", Query: "SELECT 1", Format: "csv",
+			StartTime: &start, RecurrenceInterval: 4, RecurrenceCount: ptr(2)}, meta.ReportQuota{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sizes []int
+	fail := true
+	record := func(ctx context.Context, batch []Due) (int, error) {
+		sizes = append(sizes, len(batch))
+		if fail {
+			fail = false
+			return 0, errors.New("store down")
+		}
+		runs := make([]meta.DueRun, len(batch))
+		for i, d := range batch {
+			runs[i] = meta.DueRun{Report: d.Report, LastDue: d.LastDue, Exhausted: d.Exhausted}
+			if d.Run {
+				id, _ := meta.NewJobID()
+				runs[i].Job = &meta.Job{ID: id, Kind: "k"}
+				runs[i].Execution = &meta.Execution{ID: fmt.Sprintf("e-%s", id), JobID: id, ScheduledAt: d.At, CreatedAt: d.At}
+			}
+		}
+		done, err := st.RecordDueRuns(ctx, runs)
+		n := 0
+		for i, ok := range done {
+			if ok && batch[i].Run {
+				n++
+			}
+		}
+		return n, err
+	}
+	now := t0
+	sch := &Scheduler{Reports: st, StartBatch: record, BatchSize: 2, Clock: func() time.Time { return now }}
+	if n, err := sch.Tick(ctx); n != 3 || err == nil {
+		t.Fatalf("first Tick: %d started, %v; want 3 and the first batch's error", n, err)
+	}
+	if fmt.Sprint(sizes) != "[2 2 1]" {
+		t.Errorf("batches %v", sizes)
+	}
+	if n, err := sch.Tick(ctx); n != 2 || err != nil {
+		t.Fatalf("second Tick: %d started, %v; want the failed batch's 2", n, err)
+	}
+	if n, err := sch.Tick(ctx); n != 0 || err != nil {
+		t.Fatalf("third Tick: %d, %v", n, err)
+	}
+	list, _ := st.ListExecutions(ctx, meta.ExecutionFilter{})
+	if len(list) != 5 {
+		t.Errorf("%d executions, want 5", len(list))
+	}
+	// The second and last due time: every report ends Inactive.
+	now = t0.Add(4 * time.Hour)
+	if n, err := sch.Tick(ctx); n != 5 || err != nil {
+		t.Fatalf("Tick at the last due time: %d, %v", n, err)
+	}
+	if active, _ := st.ListReports(ctx, meta.ReportFilter{Statuses: []meta.ReportStatus{meta.ReportActive}}); len(active) != 0 {
+		t.Errorf("%d reports still Active", len(active))
+	}
+}
+
+// Run calls OnStart once, before its first tick.
+func TestRunOnStart(t *testing.T) {
+	ctx := context.Background()
+	st, err := meta.Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	calls := make(chan struct{}, 4)
+	sch := &Scheduler{Reports: st, Start: (&started{}).start, OnStart: func(context.Context) error {
+		calls <- struct{}{}
+		return nil
+	}}
+	sch.Run(5 * time.Millisecond)
+	select {
+	case <-calls:
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnStart was not called")
+	}
+	time.Sleep(30 * time.Millisecond) // several ticks
+	if err := sch.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(calls); n != 0 {
+		t.Errorf("OnStart called %d more times", n)
 	}
 }

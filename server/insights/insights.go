@@ -121,6 +121,9 @@ type API struct {
 	eng    *engine.Engine
 	served map[string]bool
 	syncMu sync.Mutex // orders execution updates from job state changes
+	// fresh holds the jobs StartBatch stored with their executions and
+	// has not yet announced (see AttachJobs).
+	fresh sync.Map
 	// callbacks delivers completion callbacks.
 	callbacks *callbacks
 }

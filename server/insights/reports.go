@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/google/uuid"
 
 	"github.com/quarry/quarry/datasets"
 	"github.com/quarry/quarry/engine"
@@ -145,9 +146,15 @@ func (a *API) AttachJobs(q *jobs.Queue) {
 	// refused by the job limit would be lost, so they always queue.
 	q.Unlimited(ReportJobKind)
 	q.Observe(func(j meta.Job) {
-		if j.Kind == ReportJobKind {
-			a.syncExecution(context.Background(), j.ID)
+		if j.Kind != ReportJobKind {
+			return
 		}
+		// A job StartBatch stored was stored with its execution, Pending:
+		// nothing to sync when it is announced.
+		if _, fresh := a.fresh.LoadAndDelete(j.ID); fresh && j.State == meta.JobEnqueued {
+			return
+		}
+		a.syncExecution(context.Background(), j.ID)
 	})
 }
 
@@ -251,8 +258,20 @@ func (a *API) syncExecution(ctx context.Context, jobID string) {
 		log.Error("report execution", "err", err)
 		return
 	}
+	before := e
 	e.JobID = j.ID
 	wasCompleted := e.Status == meta.ExecutionCompleted
+	// The report, for a finished job: a run-once report ends with it, and
+	// a completed execution owes its report's callback.
+	var r meta.Report
+	haveReport := false
+	if j.State.Terminal() && a.cfg.Reports != nil {
+		if r, err = a.cfg.Reports.GetReport(ctx, e.ReportID); err == nil {
+			haveReport = true
+		} else if !errors.Is(err, meta.ErrNotFound) {
+			log.Error("report of an execution", "execution", e.ID, "err", err)
+		}
+	}
 	switch j.State {
 	case meta.JobEnqueued:
 		e.Status, e.StartedAt = meta.ExecutionPending, nil
@@ -271,25 +290,41 @@ func (a *API) syncExecution(ctx context.Context, jobID string) {
 	case meta.JobFailed, meta.JobCancelled:
 		e.Status, e.FinishedAt, e.Error = meta.ExecutionFailed, j.FinishedAt, j.Error
 	}
-	if err := a.cfg.Executions.UpdateExecution(ctx, e); err != nil && !errors.Is(err, meta.ErrNotFound) {
-		log.Error("storing a report execution", "execution", e.ID, "err", err)
-	}
-	if j.State.Terminal() && a.cfg.Reports != nil {
-		r, err := a.cfg.Reports.GetReport(ctx, e.ReportID)
-		if err != nil {
+	// The callback is owed from the write that completes the execution
+	// (durably: Resume sends it after a crash).
+	owesCallback := e.Status == meta.ExecutionCompleted && !wasCompleted && haveReport && r.CallbackURL != ""
+	e.CallbackPending = e.CallbackPending || owesCallback
+	if !sameExecution(before, e) {
+		if err := a.cfg.Executions.UpdateExecution(ctx, e); err != nil {
+			if !errors.Is(err, meta.ErrNotFound) {
+				log.Error("storing a report execution", "execution", e.ID, "err", err)
+			}
 			return
 		}
-		// A run-once report is done once its single execution is.
-		if r.ExecuteNow && r.Status == meta.ReportActive {
-			if err := a.cfg.Reports.SetReportStatus(ctx, r.ID, meta.ReportInactive); err != nil && !errors.Is(err, meta.ErrNotFound) {
-				log.Error("storing a report's status", "report", r.ID, "err", err)
-			}
-		}
-		// The callback, once per execution, off the workers.
-		if e.Status == meta.ExecutionCompleted && !wasCompleted {
-			a.callbacks.send(r, e.ID)
+	}
+	if !haveReport {
+		return
+	}
+	// A run-once report is done once its single execution is.
+	if r.ExecuteNow && r.Status == meta.ReportActive {
+		if err := a.cfg.Reports.SetReportStatus(ctx, r.ID, meta.ReportInactive, meta.ReportQuota{}); err != nil && !errors.Is(err, meta.ErrNotFound) {
+			log.Error("storing a report's status", "report", r.ID, "err", err)
 		}
 	}
+	// The callback, once per execution, off the workers.
+	if owesCallback {
+		a.callbacks.send(r, e.ID)
+	}
+}
+
+// sameExecution reports whether syncExecution changed nothing, so the
+// write can be skipped (a batch of new executions is announced job by
+// job, each already Pending with its job).
+func sameExecution(a, b meta.Execution) bool {
+	sameTime := func(x, y *time.Time) bool { return x == nil && y == nil || x != nil && y != nil && x.Equal(*y) }
+	return a.JobID == b.JobID && a.Status == b.Status && a.Error == b.Error && a.ResultPath == b.ResultPath &&
+		a.ResultRows == b.ResultRows && a.ResultBytes == b.ResultBytes && a.CallbackPending == b.CallbackPending &&
+		sameTime(a.StartedAt, b.StartedAt) && sameTime(a.FinishedAt, b.FinishedAt) && sameTime(a.ExpiresAt, b.ExpiresAt)
 }
 
 // ReportView is a report as the family shows it (the docs' shape).
@@ -508,8 +543,7 @@ func (a *API) createReport(c *fiber.Ctx) error {
 		MaxExecuteNow: a.cfg.MaxExecuteNow, ExecuteNowWindow: a.cfg.ExecuteNowWindow})
 	switch {
 	case errors.Is(err, meta.ErrReportQuota):
-		return badRequest(fmt.Sprintf(reportQuotaFormat, a.cfg.MaxActiveReports),
-			"delete some of your reports with DELETE /ScheduledReport/{reportId}")
+		return a.activeQuotaError("")
 	case errors.Is(err, meta.ErrExecuteNowQuota):
 		return badRequest(fmt.Sprintf(executeNowQuotaFormat, a.cfg.MaxExecuteNow, int(a.cfg.ExecuteNowWindow.Minutes())),
 			fmt.Sprintf("at most %d ExecuteNow reports per %s; retry later", a.cfg.MaxExecuteNow, a.cfg.ExecuteNowWindow))
@@ -526,6 +560,16 @@ func (a *API) createReport(c *fiber.Ctx) error {
 	}
 	msg := MsgReportCreated
 	return ok(c, []ReportView{reportView(r)}, 1, &msg)
+}
+
+// activeQuotaError is the documented answer to one Active report too many.
+func (a *API) activeQuotaError(what string) *api.Error {
+	detail := fmt.Sprintf("you have %d Active reports; pause or delete some with PUT /ScheduledReport/pause/{reportId} or DELETE /ScheduledReport/{reportId}",
+		a.cfg.MaxActiveReports)
+	if what != "" {
+		detail = what + ", but " + detail
+	}
+	return badRequest(fmt.Sprintf(reportQuotaFormat, a.cfg.MaxActiveReports), detail)
 }
 
 // checkDelivery checks the name, format and callback fields a create and
@@ -612,9 +656,14 @@ func (a *API) updateReport(c *fiber.Ctx) error {
 	if r.Status == meta.ReportInactive {
 		r.Status = meta.ReportActive
 	}
-	if err := reports.UpdateReport(c.UserContext(), r); errors.Is(err, meta.ErrNotFound) {
+	// Reactivating counts against the active-reports quota, as a create.
+	err = reports.UpdateReport(c.UserContext(), r, meta.ReportQuota{MaxActive: a.cfg.MaxActiveReports})
+	switch {
+	case errors.Is(err, meta.ErrNotFound):
 		return notFound(fmt.Sprintf("none of your reports has reportId '%s'", r.ID))
-	} else if err != nil {
+	case errors.Is(err, meta.ErrReportQuota):
+		return a.activeQuotaError("this update would make report '" + r.ID + "' Active again")
+	case err != nil:
 		return api.Internal(err)
 	}
 	return a.answerReport(c, reports, r.ID, MsgReportUpdated)
@@ -658,9 +707,14 @@ func (a *API) setPaused(c *fiber.Ctx, to meta.ReportStatus, msg string) error {
 		return badRequest(MsgPauseInactive, fmt.Sprintf("report '%s' is %s (run-once: %v)", r.ID, r.Status, r.ExecuteNow))
 	}
 	if r.Status != to {
-		if err := reports.SetReportStatus(c.UserContext(), r.ID, to); errors.Is(err, meta.ErrNotFound) {
+		// Resuming counts against the active-reports quota, as a create.
+		err := reports.SetReportStatus(c.UserContext(), r.ID, to, meta.ReportQuota{MaxActive: a.cfg.MaxActiveReports})
+		switch {
+		case errors.Is(err, meta.ErrNotFound):
 			return notFound(fmt.Sprintf("none of your reports has reportId '%s'", r.ID))
-		} else if err != nil {
+		case errors.Is(err, meta.ErrReportQuota):
+			return a.activeQuotaError("resuming report '" + r.ID + "' would make it Active")
+		case err != nil:
 			return api.Internal(err)
 		}
 	}
@@ -762,9 +816,117 @@ func (a *API) StartScheduled(ctx context.Context, r meta.Report, at time.Time) e
 }
 
 // Scheduler returns a scheduler of the recurring reports that starts
-// their executions through StartScheduled; clock nil means time.Now.
+// their executions in batches through StartBatch, and runs Resume when it
+// starts; clock nil means time.Now.
 func (a *API) Scheduler(clock func() time.Time) *schedule.Scheduler {
-	return &schedule.Scheduler{Reports: a.cfg.Reports, Start: a.StartScheduled, Clock: clock}
+	return &schedule.Scheduler{Reports: a.cfg.Reports, Start: a.StartScheduled, StartBatch: a.StartBatch,
+		OnStart: a.Resume, Clock: clock}
+}
+
+// StartBatch is the schedule.BatchFunc of recurring reports: the due
+// executions of a batch (Pending, scheduled and created at their due
+// time), their jobs and the reports' progress are stored in one write
+// transaction (meta.Reports.RecordDueRuns), then the queue is told of the
+// jobs. A report changed or deleted since the tick read it is left for
+// the next tick.
+func (a *API) StartBatch(ctx context.Context, batch []schedule.Due) (int, error) {
+	reports, _, err := a.reportStores()
+	if err != nil {
+		return 0, err
+	}
+	if a.cfg.Jobs == nil {
+		return 0, errors.New("insights: no job queue configured")
+	}
+	runs := make([]meta.DueRun, len(batch))
+	var specs []meta.Job
+	var execs []meta.Execution
+	var at []int // index in batch of each job
+	for i, d := range batch {
+		runs[i] = meta.DueRun{Report: d.Report, LastDue: d.LastDue, Exhausted: d.Exhausted}
+		if !d.Run {
+			continue
+		}
+		id, err := uuid.NewRandom()
+		if err != nil {
+			return 0, fmt.Errorf("execution id: %w", err)
+		}
+		req, err := json.Marshal(reportJob{ExecutionID: id.String(), ReportID: d.Report.ID})
+		if err != nil {
+			return 0, fmt.Errorf("report job request: %w", err)
+		}
+		specs = append(specs, meta.Job{Kind: ReportJobKind, Owner: d.Report.Owner, Tenant: d.Report.Tenant, Request: req})
+		execs = append(execs, meta.Execution{ID: id.String(), ReportID: d.Report.ID, Status: meta.ExecutionPending,
+			ScheduledAt: d.At, CreatedAt: d.At})
+		at = append(at, i)
+	}
+	jobs, err := a.cfg.Jobs.Prepare(specs)
+	if err != nil {
+		return 0, err
+	}
+	for k, i := range at {
+		execs[k].JobID = jobs[k].ID
+		runs[i].Execution, runs[i].Job = &execs[k], &jobs[k]
+	}
+	done, err := reports.RecordDueRuns(ctx, runs)
+	if err != nil {
+		return 0, err
+	}
+	var queued []meta.Job
+	for k, i := range at {
+		if done[i] {
+			queued = append(queued, jobs[k])
+			a.fresh.Store(jobs[k].ID, struct{}{})
+		}
+	}
+	a.cfg.Jobs.Enqueued(queued)
+	return len(queued), nil
+}
+
+// Resume brings the reports' work back in step after a restart; the
+// scheduler runs it when it starts (schedule.Scheduler.OnStart), after
+// the job queue has started and recovered its jobs:
+//
+//   - every Pending or Running execution is synced with its job: a job
+//     the queue handed back after a crash is enqueued again, so its
+//     execution shows Pending (not Running) until a worker takes it; one
+//     the crash left finished, or that recovery failed, shows that;
+//   - every completed execution whose callback is still owed (it had not
+//     succeeded nor used up its attempts) is called back, with the
+//     attempts it has left.
+func (a *API) Resume(ctx context.Context) error {
+	reports, execs, err := a.reportStores()
+	if err != nil {
+		return err
+	}
+	list, err := execs.ListExecutions(ctx, meta.ExecutionFilter{Statuses: []meta.ExecutionStatus{meta.ExecutionPending, meta.ExecutionRunning}})
+	if err != nil {
+		return fmt.Errorf("resume executions: %w", err)
+	}
+	synced := 0
+	for _, e := range list {
+		if e.JobID != "" && a.cfg.Jobs != nil {
+			a.syncExecution(ctx, e.JobID)
+			synced++
+		}
+	}
+	pending, err := execs.ListExecutions(ctx, meta.ExecutionFilter{CallbackPending: true})
+	if err != nil {
+		return fmt.Errorf("resume callbacks: %w", err)
+	}
+	for _, e := range pending {
+		r, err := reports.GetReport(ctx, e.ReportID)
+		if errors.Is(err, meta.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("resume callbacks: %w", err)
+		}
+		a.callbacks.send(r, e.ID)
+	}
+	if synced > 0 || len(pending) > 0 {
+		slog.Default().Info("resumed report work", "component", "insights", "executions_synced", synced, "callbacks", len(pending))
+	}
+	return nil
 }
 
 // splitList splits a ;-separated parameter, dropping empty items.
