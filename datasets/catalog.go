@@ -45,17 +45,31 @@ const (
 
 // Column is one column of a dataset.
 type Column struct {
-	Name        string   `json:"name"`
-	Type        Type     `json:"type"`
-	Role        Role     `json:"role"`
-	Agg         string   `json:"agg,omitempty"`       // default aggregation of a metric: sum, avg, min, max, count
-	Functions   []string `json:"functions,omitempty"` // aggregations a metric supports (analytics API); empty: Agg only
-	Aliases     []string `json:"aliases,omitempty"`   // other accepted spellings, case-insensitive
-	Nullable    bool     `json:"nullable,omitempty"`
-	Expr        string   `json:"expr,omitempty"` // derived column: a DuckDB expression over stored columns (catalog text, never user text)
-	Unit        string   `json:"unit,omitempty"`
-	MetricID    int      `json:"metric_id,omitempty"` // energy metric catalogue id
-	Description string   `json:"description,omitempty"`
+	Name      string   `json:"name"`
+	Type      Type     `json:"type"`
+	Role      Role     `json:"role"`
+	Agg       string   `json:"agg,omitempty"`       // default aggregation of a metric: sum, avg, min, max, count
+	Functions []string `json:"functions,omitempty"` // aggregations a metric supports (analytics API); empty: Agg only
+	Aliases   []string `json:"aliases,omitempty"`   // other accepted spellings, case-insensitive
+	Nullable  bool     `json:"nullable,omitempty"`
+	Expr      string   `json:"expr,omitempty"` // derived column: a DuckDB expression over stored columns (catalog text, never user text)
+	Unit      string   `json:"unit,omitempty"`
+	MetricID  int      `json:"metric_id,omitempty"` // energy metric catalogue id
+	// Group is the metric catalogue group the column is listed under
+	// (energy custom reports: GET /reports/metrics).
+	Group string `json:"group,omitempty"`
+	// APIName is the name a public API uses for the column when it
+	// differs from Name (energy: portfolioManagerPropertyId for property_id).
+	APIName     string `json:"api_name,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+// PublicName is APIName, or Name when the API uses the column's own name.
+func (c *Column) PublicName() string {
+	if c.APIName != "" {
+		return c.APIName
+	}
+	return c.Name
 }
 
 // Derived reports whether the column is computed from other columns rather
