@@ -88,6 +88,7 @@ type Store interface {
 	Queries
 	Reports
 	Executions
+	Energy
 	// Ping checks the store answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

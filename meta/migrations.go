@@ -143,6 +143,39 @@ var migrations = []migration{
 			AND report_id IN (SELECT id FROM reports WHERE callback_url <> '');
 		CREATE INDEX executions_callback_pending ON executions (callback_pending) WHERE callback_pending = 1;
 	`},
+	{name: "energy custom reports", sql: `
+		-- ids are integers, as the ENERGY STAR API's xs:long ids
+		CREATE TABLE energy_templates (
+			id         INTEGER PRIMARY KEY AUTOINCREMENT,
+			name       TEXT NOT NULL,
+			metrics    TEXT NOT NULL,            -- JSON array of metric ids, in display order
+			report_id  INTEGER NOT NULL,
+			owner      TEXT NOT NULL DEFAULT '',
+			user_id    TEXT NOT NULL DEFAULT '',
+			tenant     TEXT NOT NULL DEFAULT '',  -- the key's energy account; '' for admin keys
+			created_at TEXT NOT NULL,
+			updated_at TEXT NOT NULL
+		);
+		CREATE INDEX energy_templates_principal ON energy_templates (tenant, user_id);
+		CREATE TABLE energy_reports (
+			id           INTEGER PRIMARY KEY AUTOINCREMENT,
+			template_id  INTEGER NOT NULL,
+			tenant       TEXT NOT NULL DEFAULT '',
+			user_id      TEXT NOT NULL DEFAULT '',
+			timeframe    TEXT NOT NULL DEFAULT '',   -- JSON (planner.Timeframe); '' until configured
+			properties   TEXT NOT NULL DEFAULT '[]', -- JSON array of property ids
+			status       TEXT NOT NULL CHECK (status IN ('INITIALIZED', 'SUBMITTED', 'IN_PROCESS', 'GENERATED', 'FAILED')),
+			job_id       TEXT NOT NULL DEFAULT '',
+			error        TEXT NOT NULL DEFAULT '',
+			submitted_at TEXT,
+			started_at   TEXT,
+			ended_at     TEXT,
+			created_at   TEXT NOT NULL,
+			updated_at   TEXT NOT NULL
+		);
+		CREATE INDEX energy_reports_principal ON energy_reports (tenant, user_id);
+		CREATE INDEX energy_reports_job ON energy_reports (job_id);
+	`},
 }
 
 // SchemaVersion is the schema version this build writes: the number of

@@ -173,6 +173,13 @@ func CompileSources(p *Plan, d Dialect, sources map[string]string) (SQL, error) 
 	if p.Filter != nil {
 		where = append(where, c.expr(p.Filter, false))
 	}
+	var qualify string
+	if p.Periods != nil {
+		var w string
+		if w, qualify = c.periodPick(p.Periods); w != "" {
+			where = append(where, w)
+		}
+	}
 	if len(where) > 0 {
 		b.WriteString("\nWHERE ")
 		b.WriteString(strings.Join(where, "\n  AND "))
@@ -187,6 +194,10 @@ func CompileSources(p *Plan, d Dialect, sources map[string]string) (SQL, error) 
 		}
 		b.WriteString("\nHAVING ")
 		b.WriteString(c.expr(p.Having, true))
+	}
+	if qualify != "" {
+		b.WriteString("\nQUALIFY ")
+		b.WriteString(qualify)
 	}
 	if len(p.Order) > 0 {
 		b.WriteString("\nORDER BY ")
@@ -224,6 +235,9 @@ func (c *compiler) output(o Output) (string, error) {
 		e = c.col(o.Column)
 	case OutAgg:
 		e = aggSQL(o.Func, c.col(o.Column))
+		if o.Func == "last" {
+			e = "arg_max(" + c.col(o.Column) + ", " + c.col(c.p.Dataset.Time()) + ")"
+		}
 	case OutBucket:
 		e = c.d.FormatBucket(c.d.Trunc(o.Unit, c.col(o.Column)))
 	case OutConvert:
@@ -314,6 +328,12 @@ func (c *compiler) expr(e Expr, having bool) string {
 
 func (c *compiler) cmp(x *Cmp) string {
 	lhs := c.col(x.Column)
+	if x.Key != "" {
+		// the key travels as a bound JSON pointer (RFC 6901: "~" is "~0",
+		// "/" is "~1"), so any key text is safe
+		ptr := "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(x.Key)
+		lhs = "json_extract_string(" + lhs + ", " + c.param(ptr) + ")"
+	}
 	if x.Func != "" {
 		lhs = aggSQL(x.Func, lhs)
 	}

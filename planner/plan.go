@@ -40,6 +40,9 @@ type Plan struct {
 	// Rates, when set, joins each row with the exchange rate of its
 	// currency on its day; OutConvert outputs read it.
 	Rates *RateJoin
+	// Periods, when set, keeps per group only the rows of some periods
+	// (energy reports' timeframes).
+	Periods *PeriodPick
 }
 
 // RateJoin looks up, for each row, the rate of the row's currency on the
@@ -83,7 +86,7 @@ type Output struct {
 	Name   string // result column name
 	Kind   OutputKind
 	Column *datasets.Column // OutColumn, OutAgg; the time column for OutBucket
-	Func   string           // OutAgg: sum, avg, min, max, count
+	Func   string           // OutAgg: sum, avg, min, max, count, or last (the value on the row with the latest time)
 	Unit   string           // OutBucket: second … month; OutRate: second or minute
 	Post   *PostOp          // optional arithmetic applied after aggregation
 	Value  Value            // OutConst
@@ -168,6 +171,10 @@ type Cmp struct {
 	Values []Value
 	// Fold makes string comparisons case-insensitive (report language).
 	Fold bool
+	// Key, on a JSON column, compares the text of the object's member
+	// Key (a top-level key, any characters) instead of the column; a row
+	// whose JSON has no such member has NULL there.
+	Key string
 }
 
 func (*And) isExpr() {}
@@ -240,6 +247,9 @@ func (p *Plan) String() string {
 			}
 		}
 		add(fmt.Sprintf("Aggregate by [%s] compute [%s]", strings.Join(keys, ", "), strings.Join(aggs, ", ")))
+	}
+	if p.Periods != nil {
+		add(p.Periods.String())
 	}
 	if p.Filter != nil {
 		add("Filter " + exprString(p.Filter))
@@ -329,6 +339,9 @@ func exprString(e Expr) string {
 		return "(" + joinExprs(x.Terms, " OR ") + ")"
 	case *Cmp:
 		col := x.Column.Name
+		if x.Key != "" {
+			col += "[" + Value{Type: datasets.Varchar, V: x.Key}.String() + "]"
+		}
 		if x.Func != "" {
 			col = x.Func + "(" + col + ")"
 		}

@@ -93,6 +93,21 @@ func TestDataDriven(t *testing.T) {
 			case "stats":
 				aopt.Options = opt
 				return statsCase(t, d.Input, dims, cat, aopt)
+			case "metering":
+				return meteringCase(t, d.Input, cat, opt.Scope)
+			case "energy":
+				var req struct {
+					Metrics    []int
+					Properties []string
+					Timeframe  Timeframe
+				}
+				if err := json.Unmarshal([]byte(d.Input), &req); err != nil {
+					return "json error: " + err.Error() + "\n"
+				}
+				p, err = FromEnergy(EnergyRequest{Metrics: req.Metrics, Properties: req.Properties, Timeframe: req.Timeframe}, cat, opt)
+				if err != nil {
+					return errText(err)
+				}
 			case "mint":
 				var req MintRequest
 				if err := json.Unmarshal([]byte(d.Input), &req); err != nil {

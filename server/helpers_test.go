@@ -58,6 +58,13 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "generate:", err)
 		return 1
 	}
+	// Two years of month ends of building energy for the energy family.
+	if _, err := gen.Generate(ctx, datasets.NewStore(dir), cat, gen.Options{
+		Datasets: []string{"energy"}, Rows: 1000, Days: 760, Seed: 1, End: testNow.Truncate(24 * time.Hour),
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "generate:", err)
+		return 1
+	}
 	// API traffic and exchange rates for the analytics family's tests.
 	if _, err := gen.Generate(ctx, datasets.NewStore(dir), cat, gen.Options{
 		Datasets: []string{"transactions", "exchange_rates"}, Rows: 30000, Days: 60, Seed: 1,
@@ -195,6 +202,9 @@ type serverSetup struct {
 	// jobs, when set, is the job queue's config instead of the tests'
 	// {Workers: 2, PollInterval: 50ms} (the benchmarks tune it).
 	jobs *jobs.Config
+	// engine, when set, replaces the tests' shared engine (benchmarks
+	// over data of their own).
+	engine *engine.Engine
 }
 
 // openQueries opens a metadata store in the test's temp dir, for its
@@ -222,8 +232,9 @@ func startServer(t testing.TB, setup serverSetup) *testServer {
 	var queue *jobs.Queue
 	var reports meta.Reports
 	var executions meta.Executions
+	var energyStore meta.Energy
 	if store != nil {
-		reports, executions = store, store
+		reports, executions, energyStore = store, store, store
 		jcfg := jobs.Config{Workers: 2, PollInterval: 50 * time.Millisecond}
 		if setup.jobs != nil {
 			jcfg = *setup.jobs
@@ -239,8 +250,12 @@ func startServer(t testing.TB, setup serverSetup) *testServer {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
+	eng := testEngine
+	if setup.engine != nil {
+		eng = setup.engine
+	}
 	srv := New(setup.cfg, Deps{
-		Engine: testEngine, Keys: keys, Queries: queries, Reports: reports, Executions: executions,
+		Engine: eng, Keys: keys, Queries: queries, Reports: reports, Executions: executions, Energy: energyStore,
 		Ready: setup.ready, Jobs: queue, SigningKey: signingKey,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}, setup.opts...)

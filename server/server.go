@@ -31,7 +31,9 @@ import (
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/server/analytics"
 	"github.com/quarry/quarry/server/api"
+	"github.com/quarry/quarry/server/energy"
 	"github.com/quarry/quarry/server/insights"
+	"github.com/quarry/quarry/server/metering"
 )
 
 // Defaults of Config's zero fields.
@@ -92,6 +94,10 @@ type Config struct {
 	// 25 dimensions+metrics). Their run time and result expiry are the job
 	// queue's RunTimeout (6 h) and ResultTTL (7 days).
 	Analytics analytics.Config
+	// Metering holds the metering (Ceilometer v1) family's settings:
+	// trusted proxy identity headers (off by default), the sources'
+	// descriptions, the plan cache size and the sample list cap.
+	Metering metering.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -128,6 +134,9 @@ type Deps struct {
 	Queries    meta.Queries
 	Reports    meta.Reports
 	Executions meta.Executions
+	// Energy stores the energy custom report templates and reports;
+	// without it those routes answer 503.
+	Energy meta.Energy
 	// Ready, when set, is part of /readyz (e.g. the metadata store's Ping);
 	// an error makes the server not ready, with the error as the reason.
 	Ready func(ctx context.Context) error
@@ -228,6 +237,14 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 		ax.AttachJobs(deps.Jobs)
 	}
 	s.routes = append(s.routes, ax.Routes()...)
+	en := energy.New(energy.Config{Store: deps.Energy}, deps.Engine)
+	if deps.Jobs != nil {
+		en.AttachJobs(deps.Jobs)
+	}
+	for _, prefix := range energy.Prefixes {
+		s.routes = append(s.routes, en.Routes(prefix)...)
+	}
+	s.routes = append(s.routes, metering.New(cfg.Metering, deps.Engine).Routes()...)
 	s.routes = append(s.routes, s.extra...)
 	for i := range s.routes {
 		s.register(&s.routes[i])

@@ -46,6 +46,8 @@ func runServe(ctx context.Context, args []string) error {
 	fs.IntVar(&quotas.Analytics.MaxActive, "analytics-max-active", analytics.DefaultMaxActive, "enqueued+running async analytics queries per org/env (429 beyond; negative: unlimited)")
 	fs.IntVar(&quotas.Analytics.MaxRangeDays, "analytics-max-range-days", analytics.DefaultMaxRangeDays, "longest time range of an analytics query, in days")
 	fs.IntVar(&quotas.Analytics.MaxFields, "analytics-max-fields", analytics.DefaultMaxFields, "most dimensions+metrics in an analytics query")
+	fs.BoolVar(&quotas.Metering.TrustProxyHeaders, "metering-trust-proxy-headers", false,
+		"metering API behind a trusted auth proxy: requests made with an admin key take the caller's scope from X-Roles / X-Project-Id / X-User-Id (member keys are always scoped by the key)")
 	var jobCfg jobs.Config
 	fs.IntVar(&jobCfg.Workers, "job-workers", jobs.DefaultWorkers, "async jobs (reports, analytics queries) run at once")
 	fs.DurationVar(&jobCfg.RunTimeout, "job-run-timeout", jobs.DefaultRunTimeout, "how long one async job may run before it fails")
@@ -106,8 +108,8 @@ func runServe(ctx context.Context, args []string) error {
 	srv := server.New(server.Config{
 		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version, ReportLinkTTL: linkTTL,
 		MaxQueriesPerUser: quotas.MaxQueriesPerUser, MaxActiveReports: quotas.MaxActiveReports,
-		MaxExecuteNow: quotas.MaxExecuteNow, ExecuteNowWindow: quotas.ExecuteNowWindow, Analytics: quotas.Analytics,
-	}, server.Deps{Engine: eng, Keys: store, Queries: store, Reports: store, Executions: store, Ready: store.Ping, Registry: reg, Logger: slog.Default(),
+		MaxExecuteNow: quotas.MaxExecuteNow, ExecuteNowWindow: quotas.ExecuteNowWindow, Analytics: quotas.Analytics, Metering: quotas.Metering,
+	}, server.Deps{Engine: eng, Keys: store, Queries: store, Reports: store, Executions: store, Energy: store, Ready: store.Ping, Registry: reg, Logger: slog.Default(),
 		Jobs: queue, SigningKey: signingKey})
 
 	ln, err := net.Listen("tcp", addr)
@@ -136,7 +138,10 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	// The scheduler of recurring reports starts after the queue and stops
-	// before it; its first tick runs the runs missed while down.
+	// before it. When it starts it resumes what a crash interrupted
+	// (insights.API.Resume: executions of the recovered jobs show Pending,
+	// owed callbacks are sent); its first tick runs the runs missed while
+	// down.
 	sched := srv.Scheduler(nil)
 	sched.Run(schedule.DefaultInterval)
 	serveErr := srv.Serve(ctx, ln)

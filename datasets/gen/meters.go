@@ -36,12 +36,27 @@ type meters struct {
 	dist *dist
 }
 
+// meterResources is how many resources the meters data has: 120 at the
+// default and small scales (so their data stays as it was), one per
+// 10,000 rows from 1.2M rows on (10M rows: 1,000 resources), at most
+// 100,000.
+func meterResources(rows int64) int {
+	n := rows / 10_000
+	switch {
+	case n < 120:
+		return 120
+	case n > 100_000:
+		return 100_000
+	}
+	return int(n)
+}
+
 func newMeters(e *env) generator {
 	r := newRNG(e.seed, "meters", "entities")
 	g := &meters{}
 	pd := zipf(len(Projects), 1.1)
 	var weights []float64
-	for k := 0; k < 120; k++ {
+	for k := 0; k < meterResources(e.rows); k++ {
 		p := Projects[pd.sample(r)]
 		user := fmt.Sprintf("user-%d", 1+r.intn(12))
 		res := &meterResource{id: r.uuid(), project: p, user: user, source: "openstack",

@@ -170,6 +170,19 @@ type Limits struct {
 	// any Window (0: no rate limit).
 	PerWindow int
 	Window    time.Duration
+	// ResultTTL, when set, is how long this kind's results are kept
+	// instead of Config.ResultTTL (energy reports: 90 days).
+	ResultTTL time.Duration
+}
+
+// resultTTL is how long a completed job of kind keeps its result.
+func (q *Queue) resultTTL(kind string) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if l, ok := q.limits[kind]; ok && l.ResultTTL > 0 {
+		return l.ResultTTL
+	}
+	return q.cfg.ResultTTL
 }
 
 // Errors of the queue's operations.
@@ -358,7 +371,12 @@ func (q *Queue) signal() {
 	}
 }
 
+// NewID returns a fresh job id, for a caller that records the id of a job
+// elsewhere before it submits it (so the job cannot run unrecorded).
+func NewID() (string, error) { return meta.NewJobID() }
+
 // Submit validates and stores a new job as enqueued, then wakes a worker.
+// j.ID, when set (see NewID), is the job's id; otherwise one is made.
 // j.Kind must have a handler; ID, State, timestamps and result fields are
 // set by the queue. Beyond the tenant's active-job limit it returns a
 // *LimitError.
@@ -385,7 +403,7 @@ func (q *Queue) Submit(ctx context.Context, j meta.Job) (meta.Job, error) {
 	if lim.PerWindow > 0 && lim.Window > 0 {
 		adm.MaxRecent, adm.Since = lim.PerWindow, now.Add(-lim.Window)
 	}
-	j = meta.Job{Kind: j.Kind, Owner: j.Owner, Tenant: j.Tenant, Request: j.Request,
+	j = meta.Job{ID: j.ID, Kind: j.Kind, Owner: j.Owner, Tenant: j.Tenant, Request: j.Request,
 		State: meta.JobEnqueued, CreatedAt: now}
 	stored, err := q.store.CreateJob(ctx, j, adm)
 	if errors.Is(err, meta.ErrActiveLimit) {
@@ -572,7 +590,7 @@ func (q *Queue) execute(j meta.Job, r *run) {
 	out := j
 	switch {
 	case err == nil:
-		exp := now.Add(q.cfg.ResultTTL)
+		exp := now.Add(q.resultTTL(j.Kind))
 		out.State, out.FinishedAt, out.ExpiresAt = meta.JobCompleted, &now, &exp
 		out.ResultPath, out.ResultRows, out.ResultBytes = res.Path, res.Rows, res.Bytes
 	case errors.Is(err, errShutdown):

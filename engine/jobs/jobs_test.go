@@ -277,6 +277,33 @@ func TestKindLimits(t *testing.T) {
 	}
 }
 
+// A kind's own result TTL sets its completed jobs' expiry.
+func TestKindResultTTL(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store := openStore(t, dir)
+	clk := newClock()
+	q := New(store, dir, Config{Logger: quiet, Clock: clk.Now})
+	q.Register("long", writeResult)
+	q.Register("short", writeResult)
+	q.SetLimits("long", Limits{ResultTTL: 90 * 24 * time.Hour})
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Stop(context.Background()) })
+	long, _ := q.Submit(ctx, meta.Job{Kind: "long", Tenant: "a"})
+	short, _ := q.Submit(ctx, meta.Job{Kind: "short", Tenant: "a"})
+	for _, c := range []struct {
+		id  string
+		ttl time.Duration
+	}{{long.ID, 90 * 24 * time.Hour}, {short.ID, DefaultResultTTL}} {
+		j := waitState(t, store, c.id, meta.JobCompleted)
+		if j.ExpiresAt == nil || !j.ExpiresAt.Equal(j.FinishedAt.Add(c.ttl)) {
+			t.Errorf("%s expires at %v, want %v after %v", j.Kind, j.ExpiresAt, c.ttl, j.FinishedAt)
+		}
+	}
+}
+
 func TestCancelEnqueued(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
