@@ -229,6 +229,30 @@ func (b *batch) endRow() (string, string) {
 	return "", ""
 }
 
+// discard drops the current, incomplete row (a rejected row when bad rows
+// are skipped): its string bytes, its values and its seen marks.
+func (b *batch) discard() {
+	n := b.n
+	if n >= len(b.day) {
+		return // the row was never started
+	}
+	for i := range b.cols {
+		cb := &b.cols[i]
+		cb.valid[n] = false
+		if cb.off != nil {
+			start := 0
+			if n > 0 {
+				start = cb.off[n-1]
+			}
+			cb.data = cb.data[:start]
+			cb.off[n] = start
+		}
+		if b.seen[i] == n+1 {
+			b.seen[i] = 0
+		}
+	}
+}
+
 func (b *batch) reset() {
 	for i := range b.cols {
 		b.cols[i].reset()

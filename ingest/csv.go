@@ -64,22 +64,28 @@ func (j *job) readCSV(r io.Reader) error {
 			return j.csvErr(err)
 		}
 		line, _ := cr.FieldPos(0)
-		b := j.b
-		b.startRow()
-		for i, f := range rec {
-			if f == "" {
-				v.k = vNull
-			} else {
-				v.k, v.b = vString, unsafe.Slice(unsafe.StringData(f), len(f))
+		if err := j.csvRow(rec, cols, int64(line), &v); err != nil {
+			if err = j.reject(err); err != nil {
+				return err
 			}
-			if reason := b.set(cols[i], &v); reason != "" {
-				return j.rowErr(int64(line), j.cols[cols[i]].Name, reason)
-			}
-		}
-		if err := j.endRow(int64(line)); err != nil {
-			return err
 		}
 	}
+}
+
+func (j *job) csvRow(rec []string, cols []int, line int64, v *value) error {
+	b := j.b
+	b.startRow()
+	for i, f := range rec {
+		if f == "" {
+			v.k = vNull
+		} else {
+			v.k, v.b = vString, unsafe.Slice(unsafe.StringData(f), len(f))
+		}
+		if reason := b.set(cols[i], v); reason != "" {
+			return j.rowErr(line, j.cols[cols[i]].Name, reason)
+		}
+	}
+	return j.endRow(line)
 }
 
 func (j *job) csvErr(err error) error {

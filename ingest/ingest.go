@@ -102,6 +102,18 @@ type Options struct {
 	// NoDefaults turns off the per-dataset defaults (meters' message_id
 	// and message_signature).
 	NoDefaults bool
+	// SkipBadRows keeps going past rows that fail validation: they are
+	// left out and reported in Result.Rejected/Errors, and the good rows
+	// are committed. Problems that are not about one row (a bad CSV
+	// header, a Parquet schema, an I/O error) still fail the whole input.
+	SkipBadRows bool
+	// MaxErrors caps Result.Errors when skipping bad rows (default 100;
+	// Result.Rejected still counts every one).
+	MaxErrors int
+	// Tenant, when set, is the only value the dataset's tenant column may
+	// take: a row without it gets it, a row with another value is
+	// rejected (a member key writing its own tenant's rows).
+	Tenant string
 }
 
 // Result describes a committed ingest.
@@ -109,6 +121,10 @@ type Result struct {
 	Rows    int64
 	Files   []datasets.FileEntry
 	Elapsed time.Duration
+	// Rejected counts the rows left out (Options.SkipBadRows); Errors
+	// holds the first Options.MaxErrors of them.
+	Rejected int64
+	Errors   []*RowError
 }
 
 // RowError is a rejected input: the file, the line (NDJSON/CSV line,
@@ -226,6 +242,9 @@ func Reader(ctx context.Context, store *datasets.Store, d *datasets.Dataset, r i
 	if opt.Workers <= 0 {
 		opt.Workers = runtime.GOMAXPROCS(0) + 1
 	}
+	if opt.MaxErrors <= 0 {
+		opt.MaxErrors = 100
+	}
 
 	j := newJob(ctx, store, d, name, opt)
 	switch format {
@@ -252,7 +271,7 @@ func Reader(ctx context.Context, store *datasets.Store, d *datasets.Dataset, r i
 		j.removeParts()
 		return Result{}, err
 	}
-	return Result{Rows: j.rows, Files: j.parts, Elapsed: time.Since(start)}, nil
+	return Result{Rows: j.rows, Files: j.parts, Elapsed: time.Since(start), Rejected: j.rejected, Errors: j.errs}, nil
 }
 
 // job is one file's ingest: the schema mapping, the row buffer and the
@@ -276,6 +295,10 @@ type job struct {
 	b    *batch // the buffer being filled
 	fill filler
 	rows int64 // rows accepted
+
+	rejected int64       // rows left out (SkipBadRows)
+	errs     []*RowError // the first MaxErrors of them
+	tenant   []byte      // Options.Tenant
 
 	ordered bool  // no row so far had a day before its predecessor's
 	lastDay int32 // day of the previous row
@@ -305,7 +328,26 @@ func newJob(ctx context.Context, store *datasets.Store, d *datasets.Dataset, nam
 		j.fill = fillerFor(d, j.cols)
 	}
 	j.rowPool.New = func() any { return datasets.NewRow(d) }
+	if opt.Tenant != "" {
+		j.tenant = []byte(opt.Tenant)
+	}
 	return j
+}
+
+// reject handles a row-level problem: with SkipBadRows the row is dropped
+// and recorded, and reading goes on (nil); otherwise the error ends the
+// input. Errors that are not one row's (I/O, cancellation) always end it.
+func (j *job) reject(err error) error {
+	var re *RowError
+	if !j.opt.SkipBadRows || !errors.As(err, &re) || re.err != nil {
+		return err
+	}
+	j.b.discard()
+	j.rejected++
+	if len(j.errs) < j.opt.MaxErrors {
+		j.errs = append(j.errs, re)
+	}
+	return nil
 }
 
 func (j *job) rowErr(line int64, col, reason string) *RowError {
@@ -318,6 +360,16 @@ func (j *job) endRow(line int64) error {
 	b := j.b
 	if j.fill != nil {
 		j.fill(b)
+	}
+	if j.tenant != nil && b.tenant >= 0 {
+		cb := &b.cols[b.tenant]
+		if !cb.valid[b.n] {
+			if reason := b.set(b.tenant, &value{k: vString, b: j.tenant}); reason != "" {
+				return j.rowErr(line, cb.c.Name, reason)
+			}
+		} else if got := cb.str(b.n); string(got) != string(j.tenant) {
+			return j.rowErr(line, cb.c.Name, fmt.Sprintf("is %q, but this key may only write rows of %q", got, j.tenant))
+		}
 	}
 	if c, reason := b.endRow(); reason != "" {
 		return j.rowErr(line, c, reason)

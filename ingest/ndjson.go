@@ -46,7 +46,9 @@ func (j *job) readNDJSON(r io.Reader) error {
 				first = false
 			}
 			if e := j.ndjsonLine(&p, buf, line); e != nil {
-				return e
+				if e = j.reject(e); e != nil {
+					return e
+				}
 			}
 		}
 		if err == io.EOF {

@@ -84,6 +84,26 @@ func (j *job) readParquet(r io.Reader) error {
 	return nil
 }
 
+func (j *job) parquetRow(row parquet.Row, rowNum int64, target []int, conv []func(parquet.Value, *value) string, v *value) error {
+	b := j.b
+	b.startRow()
+	for _, pv := range row {
+		c := pv.Column()
+		if c < 0 || c >= len(target) || target[c] < 0 {
+			continue
+		}
+		if pv.IsNull() {
+			v.k = vNull
+		} else if reason := conv[c](pv, v); reason != "" {
+			return j.rowErr(rowNum, j.cols[target[c]].Name, reason)
+		}
+		if reason := b.set(target[c], v); reason != "" {
+			return j.rowErr(rowNum, j.cols[target[c]].Name, reason)
+		}
+	}
+	return j.endRow(rowNum)
+}
+
 func (j *job) readRowGroup(rg parquet.RowGroup, buf []parquet.Row, rowNum *int64, target []int, conv []func(parquet.Value, *value) string) error {
 	rows := rg.Rows()
 	defer rows.Close()
@@ -92,24 +112,10 @@ func (j *job) readRowGroup(rg parquet.RowGroup, buf []parquet.Row, rowNum *int64
 		n, err := rows.ReadRows(buf)
 		for _, row := range buf[:n] {
 			*rowNum++
-			b := j.b
-			b.startRow()
-			for _, pv := range row {
-				c := pv.Column()
-				if c < 0 || c >= len(target) || target[c] < 0 {
-					continue
+			if err := j.parquetRow(row, *rowNum, target, conv, &v); err != nil {
+				if err = j.reject(err); err != nil {
+					return err
 				}
-				if pv.IsNull() {
-					v.k = vNull
-				} else if reason := conv[c](pv, &v); reason != "" {
-					return j.rowErr(*rowNum, j.cols[target[c]].Name, reason)
-				}
-				if reason := b.set(target[c], &v); reason != "" {
-					return j.rowErr(*rowNum, j.cols[target[c]].Name, reason)
-				}
-			}
-			if err := j.endRow(*rowNum); err != nil {
-				return err
 			}
 		}
 		if err == io.EOF {

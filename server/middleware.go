@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"time"
@@ -142,13 +143,37 @@ func (s *Server) observe(c *fiber.Ctx) error {
 	return nil
 }
 
-// bodyLimit answers 413 when a body is over Config.BodyLimit. fasthttp
-// already refuses a declared Content-Length over the limit before
-// reading (see edgeError); this catches whatever reaches routing.
-func (s *Server) bodyLimit(c *fiber.Ctx) error {
-	if n := c.Request().Header.ContentLength(); n > s.cfg.BodyLimit || len(c.Body()) > s.cfg.BodyLimit {
-		return &api.Error{Status: fiber.StatusRequestEntityTooLarge, Code: "payload_too_large",
+// bodyLimit answers 413 when a body is over Config.BodyLimit. The app
+// streams bodies over the limit to handlers (Fiber's StreamRequestBody, so
+// that ingest can read large bodies without holding them); every route but
+// a streaming one (api.Route.StreamBody, which enforces its own limit)
+// reads at most the limit of such a stream, then refuses it.
+func (s *Server) bodyLimit(r *api.Route) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		tooLarge := &api.Error{Status: fiber.StatusRequestEntityTooLarge, Code: "payload_too_large",
 			Message: fmt.Sprintf("Request body over the limit of %d bytes", s.cfg.BodyLimit)}
+		if r.StreamBody {
+			return c.Next()
+		}
+		if n := c.Request().Header.ContentLength(); n > s.cfg.BodyLimit {
+			// the unread rest of the body must not be taken for the
+			// connection's next request
+			c.Context().SetConnectionClose()
+			return tooLarge
+		}
+		if c.Request().IsBodyStream() {
+			b, err := io.ReadAll(io.LimitReader(c.Context().RequestBodyStream(), int64(s.cfg.BodyLimit)+1))
+			if err != nil {
+				return api.Errorf(fiber.StatusBadRequest, "bad_request", "reading the request body: %v", err)
+			}
+			if len(b) > s.cfg.BodyLimit {
+				c.Context().SetConnectionClose()
+				return tooLarge
+			}
+			c.Request().SetBody(b)
+		} else if len(c.Body()) > s.cfg.BodyLimit {
+			return tooLarge
+		}
+		return c.Next()
 	}
-	return c.Next()
 }

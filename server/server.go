@@ -89,6 +89,15 @@ type Config struct {
 	ExecuteNowWindow  time.Duration
 	// ReportsPageSize is GET /ScheduledReport's page size (0: 1,000).
 	ReportsPageSize int
+	// IngestBodyLimit is the largest POST /api/ingest body (default 1
+	// GiB; such bodies are streamed, never held whole), IngestConcurrent
+	// how many ingests run at once (default 4; more answer 503 with
+	// Retry-After), IngestRatePerSecond the ingest requests per second per
+	// key (default 20, bursts of twice that; negative: unlimited; over it
+	// answers 429 with Retry-After).
+	IngestBodyLimit     int
+	IngestConcurrent    int
+	IngestRatePerSecond float64
 	// Analytics holds the async analytics queries' limits (zero fields:
 	// 7 submissions per hour and 10 active queries per org/env, 365 days,
 	// 25 dimensions+metrics). Their run time and result expiry are the job
@@ -120,6 +129,18 @@ func (c Config) withDefaults() Config {
 		c.ReadyTimeout = DefaultReadyTimeout
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.IngestBodyLimit <= 0 {
+		c.IngestBodyLimit = DefaultIngestBodyLimit
+	}
+	if c.IngestConcurrent <= 0 {
+		c.IngestConcurrent = DefaultIngestConcurrent
+	}
+	switch {
+	case c.IngestRatePerSecond == 0:
+		c.IngestRatePerSecond = DefaultIngestRatePerSecond
+	case c.IngestRatePerSecond < 0:
+		c.IngestRatePerSecond = 0 // unlimited
+	}
 	return c
 }
 
@@ -173,6 +194,8 @@ type Server struct {
 	extra   []api.Route
 	metrics *metrics
 	openapi []byte
+	// ingestLim bounds HTTP ingest (concurrency, per-key rate).
+	ingestLim *ingestLimits
 	// insights is the insights family (its report scheduler and callbacks).
 	insights *insights.API
 
@@ -213,12 +236,17 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 		// Handlers keep strings past the request (logs, errors): copy them.
 		Immutable:    true,
 		ErrorHandler: s.edgeError,
-		JSONEncoder:  encodeJSON,
-		AppName:      "quarry",
+		// Bodies over BodyLimit reach handlers as streams: ingest reads
+		// them as such, every other route refuses them (bodyLimit).
+		StreamRequestBody: true,
+		JSONEncoder:       encodeJSON,
+		AppName:           "quarry",
 	})
-	s.app.Use(s.recovery, s.requestID, s.accessLog, s.observe, s.bodyLimit)
+	s.app.Use(s.recovery, s.requestID, s.accessLog, s.observe)
 
+	s.ingestLim = newIngestLimits(cfg.IngestConcurrent, cfg.IngestRatePerSecond)
 	s.routes = append(s.opsRoutes(), s.apiRoutes()...)
+	s.routes = append(s.routes, s.ingestRoutes()...)
 	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout, Queries: deps.Queries,
 		Reports: deps.Reports, Executions: deps.Executions, SigningKey: deps.SigningKey, PublicURL: cfg.PublicURL,
 		LinkTTL: cfg.ReportLinkTTL, CallbackTimeout: cfg.CallbackTimeout, CallbackAttempts: cfg.CallbackAttempts,
@@ -267,7 +295,7 @@ func (s *Server) register(r *api.Route) {
 	handlers := []fiber.Handler{func(c *fiber.Ctx) error {
 		api.SetRoute(c, r)
 		return c.Next()
-	}}
+	}, s.bodyLimit(r)}
 	if !r.Public {
 		handlers = append(handlers, s.auth)
 	}

@@ -36,6 +36,9 @@ type Route struct {
 	// Errors renders this route's errors in its family's envelope; nil
 	// means the generic {"error": {"code", "message"}} shape.
 	Errors ErrorWriter
+	// StreamBody routes read a large body as a stream and enforce their
+	// own size limit (ingest); others are held to Config.BodyLimit.
+	StreamBody bool
 }
 
 // Param is a documented request parameter.
