@@ -268,7 +268,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 // startServe starts `quarry serve` on a free loopback port and returns once
 // /healthz answers.
-func startServe(ctx context.Context, t *testing.T, data string) *serveProc {
+func startServe(ctx context.Context, t *testing.T, data string, flags ...string) *serveProc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -277,7 +277,7 @@ func startServe(ctx context.Context, t *testing.T, data string) *serveProc {
 	addr := ln.Addr().String()
 	ln.Close()
 	s := &serveProc{base: "http://" + addr, done: make(chan struct{})}
-	s.cmd = exec.CommandContext(ctx, bin, "serve", "--data", data, "--addr", addr)
+	s.cmd = exec.CommandContext(ctx, bin, append([]string{"serve", "--data", data, "--addr", addr}, flags...)...)
 	s.cmd.Stdout, s.cmd.Stderr = lockedWriter{s}, lockedWriter{s}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -48,6 +48,9 @@ func runServe(ctx context.Context, args []string) error {
 	fs.IntVar(&quotas.Analytics.MaxFields, "analytics-max-fields", analytics.DefaultMaxFields, "most dimensions+metrics in an analytics query")
 	fs.BoolVar(&quotas.Metering.TrustProxyHeaders, "metering-trust-proxy-headers", false,
 		"metering API behind a trusted auth proxy: requests made with an admin key take the caller's scope from X-Roles / X-Project-Id / X-User-Id (member keys are always scoped by the key)")
+	fs.IntVar(&quotas.IngestBodyLimit, "ingest-body-limit", server.DefaultIngestBodyLimit, "largest POST /api/ingest body, in bytes (streamed, never held whole)")
+	fs.IntVar(&quotas.IngestConcurrent, "ingest-concurrent", server.DefaultIngestConcurrent, "ingests running at once (more answer 503 with Retry-After)")
+	fs.Float64Var(&quotas.IngestRatePerSecond, "ingest-rate", server.DefaultIngestRatePerSecond, "ingest requests per second per key, bursts of twice that (over it: 429; negative: unlimited)")
 	var jobCfg jobs.Config
 	fs.IntVar(&jobCfg.Workers, "job-workers", jobs.DefaultWorkers, "async jobs (reports, analytics queries) run at once")
 	fs.DurationVar(&jobCfg.RunTimeout, "job-run-timeout", jobs.DefaultRunTimeout, "how long one async job may run before it fails")
@@ -109,6 +112,7 @@ func runServe(ctx context.Context, args []string) error {
 		BodyLimit: bodyLimit, ShutdownTimeout: shutdown, PublicURL: publicURL, Version: version, ReportLinkTTL: linkTTL,
 		MaxQueriesPerUser: quotas.MaxQueriesPerUser, MaxActiveReports: quotas.MaxActiveReports,
 		MaxExecuteNow: quotas.MaxExecuteNow, ExecuteNowWindow: quotas.ExecuteNowWindow, Analytics: quotas.Analytics, Metering: quotas.Metering,
+		IngestBodyLimit: quotas.IngestBodyLimit, IngestConcurrent: quotas.IngestConcurrent, IngestRatePerSecond: quotas.IngestRatePerSecond,
 	}, server.Deps{Engine: eng, Keys: store, Queries: store, Reports: store, Executions: store, Energy: store, Ready: store.Ping, Registry: reg, Logger: slog.Default(),
 		Jobs: queue, SigningKey: signingKey})
 
