@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/quarry/quarry/datasets"
 	"github.com/quarry/quarry/datasets/gen"
-	"github.com/quarry/quarry/ingest"
 )
 
 func runGen(ctx context.Context, args []string) error {
@@ -75,44 +73,6 @@ func runGen(ctx context.Context, args []string) error {
 	}
 	el := time.Since(started)
 	fmt.Printf("%-22s %12d rows in %.2fs (%.0f rows/s) into %s\n", "total", total, el.Seconds(), float64(total)/el.Seconds(), data)
-	return nil
-}
-
-func runIngest(ctx context.Context, args []string) error {
-	var data, name, format string
-	fs := flagSet("ingest", &data)
-	fs.StringVar(&name, "dataset", "", "dataset to append to (required)")
-	fs.StringVar(&format, "format", "", "input format: ndjson, csv or parquet (default: from the file extension)")
-	files, err := parseInterspersed(fs, args)
-	if err != nil {
-		return err
-	}
-	if name == "" || len(files) == 0 {
-		return usageError{"usage: quarry ingest --dataset NAME FILE…"}
-	}
-	cat, err := datasets.Load(data)
-	if err != nil {
-		return err
-	}
-	d, err := lookupDataset(cat, name)
-	if err != nil {
-		return err
-	}
-	store := datasets.NewStore(data)
-	failed := 0
-	for _, f := range files {
-		res, err := ingest.File(ctx, store, d, f, ingest.Options{Format: ingest.Format(format)})
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: rejected, nothing of it was added: %v\n", f, err)
-			failed++
-			continue
-		}
-		fmt.Printf("%s: %d rows in %d files (%.0f rows/s)\n", f, res.Rows, len(res.Files),
-			float64(res.Rows)/max(res.Elapsed.Seconds(), 1e-9))
-	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d files rejected", failed, len(files))
-	}
 	return nil
 }
 
