@@ -28,6 +28,11 @@ const eventsSchema = `{"name":"events","time_column":"ts","tenant_column":"org",
 // dataset (and the built-in ones, empty).
 func ingestServer(t *testing.T, cfg Config) (*testServer, *engine.Engine) {
 	t.Helper()
+	return ingestServerFor(t, cfg)
+}
+
+func ingestServerFor(t testing.TB, cfg Config) (*testServer, *engine.Engine) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "datasets", "events"), 0o755); err != nil {
 		t.Fatal(err)
