@@ -159,9 +159,8 @@ func growTo[T any](s []T, n int) []T {
 	return out
 }
 
-// moveLast moves the last complete row of src to a new row of b.
-func (b *batch) moveLast(src *batch) {
-	i := src.n - 1
+// appendRow copies complete row i of src to a new row of b.
+func (b *batch) appendRow(src *batch, i int) {
 	b.startRow()
 	n := b.n
 	for c := range b.cols {
@@ -184,6 +183,11 @@ func (b *batch) moveLast(src *batch) {
 	}
 	b.day[n] = src.day[i]
 	b.n++
+}
+
+// moveLast moves the last complete row of src to a new row of b.
+func (b *batch) moveLast(src *batch) {
+	b.appendRow(src, src.n-1)
 	src.n--
 }
 

@@ -300,6 +300,12 @@ type job struct {
 	errs     []*RowError // the first MaxErrors of them
 	tenant   []byte      // Options.Tenant
 
+	// collect keeps full buffers in collected instead of writing them
+	// (Parse), up to maxRows rows.
+	collect   bool
+	collected []*batch
+	maxRows   int64
+
 	ordered bool  // no row so far had a day before its predecessor's
 	lastDay int32 // day of the previous row
 	hasLast bool
@@ -375,6 +381,9 @@ func (j *job) endRow(line int64) error {
 		return j.rowErr(line, c, reason)
 	}
 	j.rows++
+	if j.collect && j.rows > j.maxRows {
+		return &RowError{File: j.name, Line: line, Reason: fmt.Sprintf("more than %d rows to hold in memory", j.maxRows), err: ErrTooManyRows}
+	}
 	if j.rows&0xffff == 0 {
 		if err := j.ctx.Err(); err != nil {
 			return &RowError{File: j.name, Line: line, Reason: err.Error(), err: err}
@@ -411,6 +420,11 @@ func (j *job) newBatch() *batch {
 
 // handoff sends the current buffer to the writer and continues with next.
 func (j *job) handoff(next *batch) error {
+	if j.collect {
+		j.collected = append(j.collected, j.b)
+		j.b = next
+		return nil
+	}
 	if j.wfailed.Load() {
 		return j.werr // written before wfailed was set
 	}
@@ -451,7 +465,9 @@ func (j *job) writer() {
 // writer and returns the first error.
 func (j *job) finish(readErr error) error {
 	if readErr == nil && j.b.n > 0 {
-		if j.wch == nil {
+		if j.collect {
+			readErr = j.handoff(nil)
+		} else if j.wch == nil {
 			readErr = j.writeBatch(j.b) // small input: no goroutine
 		} else {
 			readErr = j.handoff(nil)

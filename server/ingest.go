@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,9 +23,13 @@ import (
 
 // Defaults of the ingest settings in Config.
 const (
-	DefaultIngestBodyLimit     = 1 << 30 // 1 GiB per request
-	DefaultIngestConcurrent    = 4       // requests ingesting at once; more answer 503
-	DefaultIngestRatePerSecond = 20      // requests per second per key (burst twice that)
+	DefaultIngestBodyLimit     = 1 << 30               // 1 GiB per request
+	DefaultIngestConcurrent    = 4                     // requests parsing at once; more answer 503
+	DefaultIngestRatePerSecond = 20                    // requests per second per key (burst twice that)
+	DefaultIngestBatchWindow   = 50 * time.Millisecond // how long a small request waits for others to share its commit
+	DefaultIngestBatchRows     = 100_000               // rows that close a batch early
+	DefaultIngestBatchBytes    = 4 << 20               // bodies up to this size are batched
+	ingestQueueDepth           = 256                   // parsed requests waiting for their commit, per dataset
 )
 
 // ingestRoutes is HTTP ingest: POST /api/ingest/{dataset}.
@@ -51,6 +56,75 @@ func (s *Server) ingestRoutes() []api.Route {
 				fiber.StatusServiceUnavailable:    "too many ingests at once (Retry-After)",
 			},
 			Handler: s.ingest, StreamBody: true},
+	}
+}
+
+// committer batches the small requests of one dataset: it waits up to
+// Config.IngestBatchWindow after the first for others (or until
+// IngestBatchRows rows), then writes them all as one part per day and
+// one manifest commit, and answers each.
+type committer struct {
+	ch chan *pendingCommit
+}
+
+type pendingCommit struct {
+	p    *ingest.Parsed
+	done chan commitDone // buffered: the committer never waits on a request
+}
+
+type commitDone struct {
+	res ingest.Result
+	err error
+}
+
+// committerFor returns the dataset's committer, starting it on first use.
+func (s *Server) committerFor(d *datasets.Dataset) *committer {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	if c, ok := s.committers[d.Name]; ok {
+		return c
+	}
+	c := &committer{ch: make(chan *pendingCommit, ingestQueueDepth)}
+	s.committers[d.Name] = c
+	go s.runCommitter(d, c)
+	return c
+}
+
+func (s *Server) runCommitter(d *datasets.Dataset, c *committer) {
+	for {
+		var first *pendingCommit
+		select {
+		case first = <-c.ch:
+		case <-s.base.Done():
+			return
+		}
+		group := []*pendingCommit{first}
+		rows := first.p.Rows
+		timer := time.NewTimer(s.cfg.IngestBatchWindow)
+	collect:
+		for rows < int64(s.cfg.IngestBatchRows) {
+			select {
+			case p := <-c.ch:
+				group = append(group, p)
+				rows += p.p.Rows
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		parsed := make([]*ingest.Parsed, len(group))
+		for i, p := range group {
+			parsed[i] = p.p
+		}
+		// the commit finishes even if the server is shutting down: its
+		// requests are waiting for it
+		res, err := ingest.CommitParsed(context.WithoutCancel(s.base), s.deps.Engine.Store(), d, parsed, ingest.Options{})
+		if err != nil {
+			s.log.Error("ingest batch commit failed", "dataset", d.Name, "requests", len(group), "err", err)
+		}
+		for _, p := range group {
+			p.done <- commitDone{res, err}
+		}
 	}
 }
 
@@ -203,7 +277,9 @@ func (s *Server) ingest(c *fiber.Ctx) (err error) {
 		// answer, so up to drainLimit more bytes are read first.
 		defer func() {
 			if err != nil {
-				io.Copy(io.Discard, io.LimitReader(c.Context().RequestBodyStream(), drainLimit))
+				if rs := c.Context().RequestBodyStream(); rs != nil {
+					io.Copy(io.Discard, io.LimitReader(rs, drainLimit))
+				}
 				c.Context().SetConnectionClose()
 			}
 		}()
@@ -238,9 +314,17 @@ func (s *Server) ingest(c *fiber.Ctx) (err error) {
 		return api.Errorf(fiber.StatusTooManyRequests, "too_many_requests",
 			"this key is over its ingest rate of %g requests per second; retry after %s", s.ingestLim.rate, wait.Round(time.Millisecond))
 	}
+	slot := false
+	release := func() {
+		if slot {
+			<-s.ingestLim.slots
+			slot = false
+		}
+	}
+	defer release()
 	select {
 	case s.ingestLim.slots <- struct{}{}:
-		defer func() { <-s.ingestLim.slots }()
+		slot = true
 	default:
 		c.Set(fiber.HeaderRetryAfter, "1")
 		return api.Errorf(fiber.StatusServiceUnavailable, "unavailable",
@@ -248,6 +332,11 @@ func (s *Server) ingest(c *fiber.Ctx) (err error) {
 	}
 	if n := c.Request().Header.ContentLength(); n > s.cfg.IngestBodyLimit {
 		return api.Errorf(fiber.StatusRequestEntityTooLarge, "payload_too_large", "ingest body of %d bytes is over the limit of %d bytes", n, s.cfg.IngestBodyLimit)
+	}
+	if n := c.Request().Header.ContentLength(); s.cfg.IngestBatchWindow > 0 && format != ingest.Parquet && n >= 0 && n <= s.cfg.IngestBatchBytes {
+		// a small body of known size: read whole (c.Body reads the
+		// stream), batched with others
+		return s.ingestBatched(c, d, format, atomic, tenant, release)
 	}
 	var body io.Reader
 	if c.Request().IsBodyStream() {
@@ -291,6 +380,48 @@ func (s *Server) ingest(c *fiber.Ctx) (err error) {
 	for _, e := range res.Errors {
 		out.Errors = append(out.Errors, IngestRowError{Line: e.Line, Column: e.Column, Reason: e.Reason})
 	}
+	return c.JSON(out)
+}
+
+// ingestBatched parses a small body on its own, then has the dataset's
+// committer write it with the other requests of its batch; the answer
+// waits for that commit.
+func (s *Server) ingestBatched(c *fiber.Ctx, d *datasets.Dataset, format ingest.Format, atomic bool, tenant string, release func()) error {
+	start := time.Now()
+	p, err := ingest.Parse(c.UserContext(), d, bytes.NewReader(c.Body()), "body", format,
+		ingest.Options{SkipBadRows: !atomic, Tenant: tenant}, s.cfg.IngestBatchRows)
+	if err != nil {
+		var re *ingest.RowError
+		if errors.As(err, &re) && !errors.Is(err, c.UserContext().Err()) && !errors.Is(err, ingest.ErrTooManyRows) {
+			return api.Errorf(fiber.StatusBadRequest, "bad_request", "nothing was ingested: %s", rowErrText(re))
+		}
+		return api.Internal(err)
+	}
+	release() // parsing is done: the slot goes to the next request while this one waits for its commit
+	out := IngestResult{Dataset: d.Name, Accepted: p.Rows, Rejected: p.Rejected, Errors: []IngestRowError{}}
+	for _, e := range p.Errors {
+		out.Errors = append(out.Errors, IngestRowError{Line: e.Line, Column: e.Column, Reason: e.Reason})
+	}
+	if p.Rows > 0 {
+		pc := &pendingCommit{p: p, done: make(chan commitDone, 1)}
+		select {
+		case s.committerFor(d).ch <- pc:
+		default:
+			c.Set(fiber.HeaderRetryAfter, "1")
+			return api.Errorf(fiber.StatusServiceUnavailable, "unavailable",
+				"%d requests of dataset %s are waiting for their commit, the most; retry in a second", ingestQueueDepth, d.Name)
+		}
+		select {
+		case r := <-pc.done:
+			if r.err != nil {
+				return api.Internal(r.err)
+			}
+			out.Files = len(r.res.Files)
+		case <-c.UserContext().Done():
+			return api.Errorf(fiber.StatusServiceUnavailable, "unavailable", "the server is shutting down; whether these rows were committed is unknown, and sending them again may add them twice")
+		}
+	}
+	out.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
 	return c.JSON(out)
 }
 

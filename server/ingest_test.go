@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -273,4 +274,58 @@ func TestIngestLimits(t *testing.T) {
 		t.Errorf("the slow ingest: %d", code)
 	}
 	wantStatus(t, ts.get(t, "/healthz", ""), 200)
+}
+
+// Small concurrent requests share commits: 40 requests of 25 rows of one
+// day become a handful of files, not 40; without batching, 40.
+func TestIngestBatching(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		window time.Duration
+		check  func(files int) bool
+	}{
+		{"batched", 200 * time.Millisecond, func(n int) bool { return n >= 1 && n <= 8 }},
+		{"unbatched", -1, func(n int) bool { return n == 40 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ts, eng := ingestServer(t, Config{IngestRatePerSecond: -1, IngestConcurrent: 40, IngestBatchWindow: c.window})
+			var wg sync.WaitGroup
+			errs := make(chan string, 40)
+			for r := 0; r < 40; r++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					var b strings.Builder
+					for i := 0; i < 25; i++ {
+						fmt.Fprintf(&b, `{"org":"acme","ts":"2026-03-07T%02d:%02d:00Z","id":%d}`+"\n", i%24, r, r*100+i)
+					}
+					req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/ingest/events", strings.NewReader(b.String()))
+					req.Header.Set("Authorization", "Bearer "+ts.Admin)
+					req.Header.Set("Content-Type", "application/x-ndjson")
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						errs <- err.Error()
+						return
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || !strings.Contains(string(body), `"accepted":25`) {
+						errs <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for e := range errs {
+				t.Error(e)
+			}
+			if got := eventsCount(t, eng); got["acme"] != 1000 {
+				t.Errorf("oracle %v, want 1000 rows", got)
+			}
+			m, _ := eng.Store().Manifest("events")
+			if !c.check(len(m.Files)) {
+				t.Errorf("%d files for 40 requests", len(m.Files))
+			}
+		})
+	}
 }

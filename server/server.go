@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,6 +99,15 @@ type Config struct {
 	IngestBodyLimit     int
 	IngestConcurrent    int
 	IngestRatePerSecond float64
+	// Small ingest requests (bodies up to IngestBatchBytes, 4 MiB; NDJSON
+	// and CSV) are parsed on their own and committed together: a batch
+	// closes IngestBatchWindow (50 ms; negative: no batching) after its
+	// first request or at IngestBatchRows rows (100,000), and becomes one
+	// part file per day and one manifest commit. Each request is answered
+	// after its batch's commit.
+	IngestBatchWindow time.Duration
+	IngestBatchRows   int
+	IngestBatchBytes  int
 	// Analytics holds the async analytics queries' limits (zero fields:
 	// 7 submissions per hour and 10 active queries per org/env, 365 days,
 	// 25 dimensions+metrics). Their run time and result expiry are the job
@@ -134,6 +144,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IngestConcurrent <= 0 {
 		c.IngestConcurrent = DefaultIngestConcurrent
+	}
+	if c.IngestBatchWindow == 0 {
+		c.IngestBatchWindow = DefaultIngestBatchWindow
+	}
+	if c.IngestBatchRows <= 0 {
+		c.IngestBatchRows = DefaultIngestBatchRows
+	}
+	if c.IngestBatchBytes <= 0 {
+		c.IngestBatchBytes = DefaultIngestBatchBytes
 	}
 	switch {
 	case c.IngestRatePerSecond == 0:
@@ -194,8 +213,11 @@ type Server struct {
 	extra   []api.Route
 	metrics *metrics
 	openapi []byte
-	// ingestLim bounds HTTP ingest (concurrency, per-key rate).
-	ingestLim *ingestLimits
+	// ingestLim bounds HTTP ingest (concurrency, per-key rate);
+	// committers batch small ingest requests, one per dataset.
+	ingestLim  *ingestLimits
+	commitMu   sync.Mutex
+	committers map[string]*committer
 	// insights is the insights family (its report scheduler and callbacks).
 	insights *insights.API
 
@@ -245,6 +267,7 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 	s.app.Use(s.recovery, s.requestID, s.accessLog, s.observe)
 
 	s.ingestLim = newIngestLimits(cfg.IngestConcurrent, cfg.IngestRatePerSecond)
+	s.committers = map[string]*committer{}
 	s.routes = append(s.opsRoutes(), s.apiRoutes()...)
 	s.routes = append(s.routes, s.ingestRoutes()...)
 	ins := insights.New(insights.Config{TestQueryTimeout: cfg.TestQueryTimeout, Queries: deps.Queries,
