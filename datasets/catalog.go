@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -264,7 +265,8 @@ func Builtin() (*Catalog, error) {
 		if err != nil {
 			return err
 		}
-		return c.addJSON(p, b)
+		_, err = c.addJSON(p, b)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -286,24 +288,97 @@ func Load(dataDir string) (*Catalog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read schema: %w", err)
 		}
-		if err := c.addJSON(p, b); err != nil {
+		d, err := c.addJSON(p, b)
+		if err != nil {
 			return nil, err
+		}
+		if err := checkEvolution(NewStore(dataDir), d); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", p, err)
 		}
 	}
 	return c, nil
 }
 
-func (c *Catalog) addJSON(path string, b []byte) error {
+// checkEvolution compares a user dataset's schema with the columns of the
+// files its manifest lists. A schema may only gain nullable columns (old
+// files read them as NULL); a column that is new and not nullable, that
+// changes type, or that files hold but the schema dropped is refused.
+// A manifest written before Quarry recorded file columns is brought up to
+// date first (one commit reading each file's footer).
+func checkEvolution(store *Store, d *Dataset) error {
+	m, err := store.Manifest(d.Name)
+	if err != nil || len(m.Files) == 0 {
+		return err
+	}
+	legacy := false
+	for _, f := range m.Files {
+		if f.Schema == 0 {
+			// only a file still on disk can be brought up to date; a missing
+			// one would make every load commit again
+			_, err := os.Stat(store.Abs(d.Name, f))
+			legacy = legacy || err == nil
+		}
+	}
+	if legacy {
+		if err := store.Commit(d.Name, nil, nil); err != nil {
+			slog.Warn("catalog: could not record the columns of old files; schema changes are checked against recorded files only",
+				"dataset", d.Name, "err", err)
+		} else if m, err = store.Manifest(d.Name); err != nil {
+			return err
+		}
+	}
+	return CheckEvolution(d, m)
+}
+
+// CheckEvolution reports whether every file of the manifest can be read
+// with the dataset's schema: each stored column a file lacks must be
+// nullable, and each column a file holds must still be a stored column of
+// the same type. The error names the first offending column.
+func CheckEvolution(d *Dataset, m *Manifest) error {
+	used := make([]int, len(m.Schemas))
+	for _, f := range m.Files {
+		if f.Schema > 0 && f.Schema <= len(used) {
+			used[f.Schema-1]++
+		}
+	}
+	for i, fs := range m.Schemas {
+		if used[i] == 0 {
+			continue
+		}
+		has := make(map[string]SchemaColumn, len(fs.Columns))
+		for _, fc := range fs.Columns {
+			has[strings.ToLower(fc.Name)] = fc
+			c, ok := d.Column(fc.Name)
+			if !ok || c.Derived() || c.Name != fc.Name {
+				return fmt.Errorf("dataset %s: column %q is held by %d existing file(s) but no longer in the schema; "+
+					"a schema may only gain nullable columns", d.Name, fc.Name, used[i])
+			}
+			if !SameType(c.Type, fc.Type) {
+				return fmt.Errorf("dataset %s: column %q changes type from %s to %s; %d existing file(s) hold %s "+
+					"(a schema may only gain nullable columns)", d.Name, c.Name, fc.Type, c.Type, used[i], fc.Type)
+			}
+		}
+		for _, c := range d.Stored() {
+			if _, ok := has[strings.ToLower(c.Name)]; !ok && !c.Nullable {
+				return fmt.Errorf("dataset %s: new column %q must be nullable (\"nullable\": true): "+
+					"%d existing file(s) do not have it (they would read it as NULL)", d.Name, c.Name, used[i])
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Catalog) addJSON(path string, b []byte) (*Dataset, error) {
 	var d Dataset
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d); err != nil {
-		return fmt.Errorf("schema %s: %w", path, err)
+		return nil, fmt.Errorf("schema %s: %w", path, err)
 	}
 	if err := d.init(); err != nil {
-		return fmt.Errorf("schema %s: %w", path, err)
+		return nil, fmt.Errorf("schema %s: %w", path, err)
 	}
-	return c.Add(&d)
+	return &d, c.Add(&d)
 }
 
 // Add registers a dataset; its name and aliases must be new.

@@ -4,12 +4,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // DayLayout is how a partition day is spelled in paths and the manifest.
@@ -21,6 +26,40 @@ type FileEntry struct {
 	Day   string `json:"day"`  // YYYY-MM-DD, the day of the time column of every row in the file
 	Rows  int64  `json:"rows"`
 	Bytes int64  `json:"bytes"`
+	// Schema is the 1-based index in Manifest.Schemas of the columns the
+	// file holds; 0 when not recorded (a manifest written before schema
+	// evolution): such a file is taken to hold the dataset's stored columns.
+	Schema int `json:"schema,omitempty"`
+}
+
+// SchemaColumn is one column of a Parquet file as the manifest records it.
+type SchemaColumn struct {
+	Name string `json:"name"`
+	Type Type   `json:"type"`
+}
+
+// FileSchema is the list of columns one or more files hold, in file order.
+type FileSchema struct {
+	Columns []SchemaColumn `json:"columns"`
+}
+
+func (s FileSchema) key() string {
+	var b strings.Builder
+	for _, c := range s.Columns {
+		b.WriteString(c.Name)
+		b.WriteByte(' ')
+		b.WriteString(string(c.Type))
+		b.WriteByte(',')
+	}
+	return b.String()
+}
+
+// RetiredFile is a file a compaction took out of the manifest. It stays on
+// disk until Retired is older than the grace period, so a query that
+// planned with an older manifest can still read it.
+type RetiredFile struct {
+	Path    string    `json:"path"`
+	Retired time.Time `json:"retired"`
 }
 
 // Manifest lists the files of one dataset that queries may read. A file
@@ -29,6 +68,20 @@ type Manifest struct {
 	Dataset string      `json:"dataset"`
 	Version int64       `json:"version"`
 	Files   []FileEntry `json:"files"` // sorted by Day, then Path
+	// Schemas holds the distinct column lists of the files (FileEntry.Schema).
+	Schemas []FileSchema `json:"schemas,omitempty"`
+	// Retired lists files removed by compaction and not yet deleted.
+	Retired []RetiredFile `json:"retired,omitempty"`
+}
+
+// FileColumns returns the columns recorded for a file, or nil when the
+// manifest does not record them (the file holds the dataset's stored
+// columns as they were when it was written).
+func (m *Manifest) FileColumns(f FileEntry) []SchemaColumn {
+	if f.Schema <= 0 || f.Schema > len(m.Schemas) {
+		return nil
+	}
+	return m.Schemas[f.Schema-1].Columns
 }
 
 // Rows is the total number of rows in the manifest.
@@ -83,7 +136,15 @@ type Store struct {
 type cachedManifest struct {
 	mod  time.Time
 	size int64
+	ino  uint64
 	m    *Manifest
+}
+
+func inode(st os.FileInfo) uint64 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return s.Ino
+	}
+	return 0
 }
 
 // NewStore opens the datasets directory under dataDir.
@@ -117,7 +178,9 @@ func (s *Store) Manifest(dataset string) (*Manifest, error) {
 	s.mu.Lock()
 	c, ok := s.cache[dataset]
 	s.mu.Unlock()
-	if ok && c.mod.Equal(st.ModTime()) && c.size == st.Size() {
+	// Every commit renames a new file into place, so the inode tells two
+	// manifests apart even within one mtime tick.
+	if ok && c.mod.Equal(st.ModTime()) && c.size == st.Size() && c.ino == inode(st) {
 		return c.m, nil
 	}
 	m, err := readManifest(p)
@@ -125,7 +188,7 @@ func (s *Store) Manifest(dataset string) (*Manifest, error) {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.cache[dataset] = cachedManifest{mod: st.ModTime(), size: st.Size(), m: m}
+	s.cache[dataset] = cachedManifest{mod: st.ModTime(), size: st.Size(), ino: inode(st), m: m}
 	s.mu.Unlock()
 	return m, nil
 }
@@ -144,8 +207,43 @@ func readManifest(p string) (*Manifest, error) {
 
 // Commit atomically adds files to (and removes paths from) a dataset's
 // manifest. Writers of one dataset are serialised by a file lock, so
-// several processes may commit at once.
+// several processes may commit at once. The columns of every added file
+// are read from its Parquet footer (before the lock is taken) and
+// recorded in the manifest.
 func (s *Store) Commit(dataset string, add []FileEntry, remove []string) error {
+	known := make(map[string]FileSchema, len(add))
+	for _, f := range add {
+		if fs, err := ReadFileSchema(s.Abs(dataset, f)); err == nil {
+			known[f.Path] = fs
+		}
+	}
+	return s.update(dataset, known, func(m *Manifest) error {
+		drop := make(map[string]bool, len(remove))
+		for _, r := range remove {
+			drop[r] = true
+		}
+		files := make([]FileEntry, 0, len(m.Files)+len(add))
+		for _, f := range m.Files {
+			if !drop[f.Path] {
+				files = append(files, f)
+			}
+		}
+		m.Files = append(files, add...)
+		return nil
+	})
+}
+
+// Update runs fn on a copy of a dataset's current manifest under the
+// dataset's commit lock and, when fn returns nil, commits the result as
+// the next version. fn may change Files and Retired. FileEntry.Schema is
+// 0 inside fn and recomputed after it: a file already in the manifest
+// keeps its recorded columns, any other file's are read from its footer.
+// Nothing is written when fn returns an error, which Update returns.
+func (s *Store) Update(dataset string, fn func(m *Manifest) error) error {
+	return s.update(dataset, nil, fn)
+}
+
+func (s *Store) update(dataset string, known map[string]FileSchema, fn func(m *Manifest) error) error {
 	dir := s.Dir(dataset)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("commit %s: %w", dataset, err)
@@ -167,24 +265,56 @@ func (s *Store) Commit(dataset string, add []FileEntry, remove []string) error {
 			return err
 		}
 	}
-	drop := make(map[string]bool, len(remove))
-	for _, r := range remove {
-		drop[r] = true
-	}
-	files := make([]FileEntry, 0, len(m.Files)+len(add))
+	// The schema table is rebuilt from the files that remain, so remember
+	// each recorded file's columns by path.
+	cols := make(map[string]FileSchema, len(m.Files))
 	for _, f := range m.Files {
-		if !drop[f.Path] {
-			files = append(files, f)
+		if c := m.FileColumns(f); c != nil {
+			cols[f.Path] = FileSchema{Columns: c}
 		}
 	}
-	files = append(files, add...)
-	sort.Slice(files, func(i, j int) bool {
-		if files[i].Day != files[j].Day {
-			return files[i].Day < files[j].Day
+	work := &Manifest{Dataset: dataset, Version: m.Version,
+		Files:   append([]FileEntry(nil), m.Files...),
+		Retired: append([]RetiredFile(nil), m.Retired...)}
+	for i := range work.Files {
+		work.Files[i].Schema = 0
+	}
+	if err := fn(work); err != nil {
+		return err
+	}
+	next := &Manifest{Dataset: dataset, Version: m.Version + 1, Files: work.Files, Retired: work.Retired}
+	sort.Slice(next.Files, func(i, j int) bool {
+		if next.Files[i].Day != next.Files[j].Day {
+			return next.Files[i].Day < next.Files[j].Day
 		}
-		return files[i].Path < files[j].Path
+		return next.Files[i].Path < next.Files[j].Path
 	})
-	next := &Manifest{Dataset: dataset, Version: m.Version + 1, Files: files}
+	index := map[string]int{}
+	for i := range next.Files {
+		f := &next.Files[i]
+		fs, ok := cols[f.Path]
+		if !ok {
+			fs, ok = known[f.Path]
+		}
+		if !ok {
+			// Added without a known schema, or recorded by an older Quarry:
+			// read the footer once so the manifest knows from now on.
+			var err error
+			if fs, err = ReadFileSchema(s.Abs(dataset, *f)); err != nil {
+				slog.Warn("manifest: columns of a file not recorded", "dataset", dataset, "path", f.Path, "err", err)
+				f.Schema = 0
+				continue
+			}
+		}
+		k := fs.key()
+		n, seen := index[k]
+		if !seen {
+			next.Schemas = append(next.Schemas, fs)
+			n = len(next.Schemas)
+			index[k] = n
+		}
+		f.Schema = n
+	}
 	b, err := json.MarshalIndent(next, "", " ")
 	if err != nil {
 		return fmt.Errorf("commit %s: %w", dataset, err)
@@ -233,4 +363,76 @@ func SyncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// ReadFileSchema reads the columns of a Parquet file from its footer.
+func ReadFileSchema(path string) (FileSchema, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return FileSchema{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return FileSchema{}, err
+	}
+	pf, err := parquet.OpenFile(f, st.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return FileSchema{}, fmt.Errorf("footer of %s: %w", path, err)
+	}
+	var fs FileSchema
+	for _, fld := range pf.Schema().Fields() {
+		fs.Columns = append(fs.Columns, SchemaColumn{Name: fld.Name(), Type: typeOfNode(fld)})
+	}
+	return fs, nil
+}
+
+// typeOfNode maps a Parquet column to the catalog type it stores. JSON
+// columns are stored as strings and read back as VARCHAR.
+func typeOfNode(n parquet.Node) Type {
+	if !n.Leaf() {
+		return "STRUCT"
+	}
+	t := n.Type()
+	var lt format.LogicalTypeValue
+	if l := t.LogicalType(); l != nil {
+		lt = l.Value
+	}
+	switch t.Kind() {
+	case parquet.Boolean:
+		return Boolean
+	case parquet.Int32:
+		if _, ok := lt.(*format.DateType); ok {
+			return Date
+		}
+		if it, ok := lt.(*format.IntType); ok && it.BitWidth < 32 {
+			return Type(fmt.Sprintf("INT%d", it.BitWidth))
+		}
+		return Integer
+	case parquet.Int64:
+		if _, ok := lt.(*format.TimestampType); ok {
+			return Timestamp
+		}
+		return BigInt
+	case parquet.Double:
+		return Double
+	case parquet.Float:
+		return "FLOAT"
+	case parquet.ByteArray:
+		return Varchar
+	default:
+		return Type(t.Kind().String())
+	}
+}
+
+// SameType reports whether files holding a column of type file can be read
+// as the catalog type want (JSON is stored as VARCHAR).
+func SameType(want, file Type) bool {
+	norm := func(t Type) Type {
+		if t == JSON {
+			return Varchar
+		}
+		return t
+	}
+	return norm(want) == norm(file)
 }

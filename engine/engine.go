@@ -175,6 +175,13 @@ func (e *Engine) Source(d *datasets.Dataset, w planner.Window) (string, error) {
 		}
 		return "(SELECT " + strings.Join(cols, ", ") + " WHERE false)", nil
 	}
+	if groups := schemaGroups(d, m, files); groups != nil {
+		return e.evolvedSource(d, groups), nil
+	}
+	return e.readParquet(d, files), nil
+}
+
+func (e *Engine) readParquet(d *datasets.Dataset, files []datasets.FileEntry) string {
 	var b strings.Builder
 	b.WriteString("read_parquet([")
 	for i, f := range files {
@@ -184,7 +191,87 @@ func (e *Engine) Source(d *datasets.Dataset, w planner.Window) (string, error) {
 		b.WriteString(quoteString(e.store.Abs(d.Name, f)))
 	}
 	b.WriteString("], hive_partitioning = false)")
-	return b.String(), nil
+	return b.String()
+}
+
+// fileGroup is the files of a window that hold the same stored columns.
+type fileGroup struct {
+	has   map[string]bool // stored column names the files hold
+	files []datasets.FileEntry
+}
+
+// schemaGroups splits a window's files by the stored columns they hold.
+// It returns nil — the fast path, one read_parquet — when every file holds
+// every stored column (a file whose columns the manifest does not record
+// is taken to). The catalog has checked that a column a file lacks is
+// nullable.
+func schemaGroups(d *datasets.Dataset, m *datasets.Manifest, files []datasets.FileEntry) []*fileGroup {
+	stored := d.Stored()
+	var groups []*fileGroup
+	byKey := map[string]*fileGroup{}
+	differ := false
+	for _, f := range files {
+		has := make(map[string]bool, len(stored))
+		var key strings.Builder
+		if cols := m.FileColumns(f); cols == nil {
+			for _, c := range stored {
+				has[c.Name] = true
+			}
+		} else {
+			for _, c := range cols {
+				has[c.Name] = true
+			}
+		}
+		for _, c := range stored {
+			if !has[c.Name] {
+				differ = true
+				key.WriteString(c.Name)
+				key.WriteByte(',')
+			}
+		}
+		g, ok := byKey[key.String()]
+		if !ok {
+			g = &fileGroup{has: has}
+			byKey[key.String()] = g
+			groups = append(groups, g)
+		}
+		g.files = append(g.files, f)
+	}
+	if !differ {
+		return nil
+	}
+	return groups
+}
+
+// evolvedSource reads files of different schema versions: one
+// read_parquet per group of files holding the same columns, each projected
+// to the dataset's stored columns (NULL for a column its files lack) and
+// glued with UNION ALL. Unlike union_by_name it reads no file's schema
+// while planning, and filters still push into each scan.
+func (e *Engine) evolvedSource(d *datasets.Dataset, groups []*fileGroup) string {
+	var b strings.Builder
+	b.WriteString("(")
+	for i, g := range groups {
+		if i > 0 {
+			b.WriteString("\nUNION ALL ")
+		}
+		b.WriteString("SELECT ")
+		for j, c := range d.Stored() {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			id := planner.DuckDB.Ident(c.Name)
+			if g.has[c.Name] {
+				b.WriteString(id)
+			} else {
+				fmt.Fprintf(&b, "CAST(NULL AS %s) AS %s", sqlType(c.Type), id)
+			}
+		}
+		b.WriteString(" FROM ")
+		b.WriteString(e.readParquet(d, g.files))
+	}
+	b.WriteString(")")
+	return b.String()
 }
 
 func sqlType(t datasets.Type) string {

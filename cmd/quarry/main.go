@@ -26,6 +26,7 @@ type command struct {
 var commands = map[string]command{
 	"query":   {"run one report query (SELECT … TIMESPAN …)", runQuery},
 	"gen":     {"generate the built-in datasets' synthetic data", runGen},
+	"compact": {"merge each day's small files into one sorted file", runCompact},
 	"ingest":  {"append NDJSON / CSV / Parquet rows to a dataset", runIngest},
 	"keys":    {"create, list and revoke API keys", runKeys},
 	"serve":   {"serve every HTTP API on one port", runServe},

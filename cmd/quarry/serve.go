@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/quarry/quarry/datasets"
+	"github.com/quarry/quarry/datasets/compact"
 	"github.com/quarry/quarry/datasets/gen"
 	"github.com/quarry/quarry/engine"
 	"github.com/quarry/quarry/engine/jobs"
@@ -51,6 +52,12 @@ func runServe(ctx context.Context, args []string) error {
 	fs.IntVar(&quotas.IngestBodyLimit, "ingest-body-limit", server.DefaultIngestBodyLimit, "largest POST /api/ingest body, in bytes (streamed, never held whole)")
 	fs.IntVar(&quotas.IngestConcurrent, "ingest-concurrent", server.DefaultIngestConcurrent, "ingests running at once (more answer 503 with Retry-After)")
 	fs.Float64Var(&quotas.IngestRatePerSecond, "ingest-rate", server.DefaultIngestRatePerSecond, "ingest requests per second per key, bursts of twice that (over it: 429; negative: unlimited)")
+	var compactEvery, compactGrace time.Duration
+	var compactOpt compact.Options
+	fs.DurationVar(&compactEvery, "compact-interval", time.Minute, "how often background compaction looks for days with small files (0: off)")
+	fs.IntVar(&compactOpt.MaxFiles, "compact-max-files", 4, "a day with more files than this is merged into one sorted file")
+	fs.Int64Var(&compactOpt.SmallBytes, "compact-small-bytes", 16<<20, "files under this size are small; two or more small files of a day are merged")
+	fs.DurationVar(&compactGrace, "compact-grace", 0, "how long replaced files stay for queries already reading them (default: the longer of 10m and the job run timeout + 1m)")
 	var jobCfg jobs.Config
 	fs.IntVar(&jobCfg.Workers, "job-workers", jobs.DefaultWorkers, "async jobs (reports, analytics queries) run at once")
 	fs.DurationVar(&jobCfg.RunTimeout, "job-run-timeout", jobs.DefaultRunTimeout, "how long one async job may run before it fails")
@@ -148,6 +155,28 @@ func runServe(ctx context.Context, args []string) error {
 	// down.
 	sched := srv.Scheduler(nil)
 	sched.Run(schedule.DefaultInterval)
+	// Background compaction merges each day's small files (ingest's
+	// parts); replaced files stay for the grace period, longer than any
+	// query or job that may still read them.
+	compactCtx, stopCompact := context.WithCancel(context.WithoutCancel(ctx))
+	compactDone := make(chan struct{})
+	if compactEvery > 0 {
+		compactOpt.Grace = compactGrace
+		if compactOpt.Grace <= 0 {
+			compactOpt.Grace = max(10*time.Minute, queue.Config().RunTimeout+time.Minute)
+		}
+		compactOpt.Threads, compactOpt.MemoryLimit = 1, "1GB"
+		go func() {
+			defer close(compactDone)
+			compact.Run(compactCtx, eng.Store(), eng.Catalog(), compactEvery, compactOpt)
+		}()
+	} else {
+		close(compactDone)
+	}
+	defer func() {
+		stopCompact()
+		<-compactDone
+	}()
 	serveErr := srv.Serve(ctx, ln)
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdown)
 	defer cancel()
