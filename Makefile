@@ -8,7 +8,7 @@ DATA    ?= ./data
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run sample test vet fmt-check fuzz bench bench-layout clean
+.PHONY: all build run sample test test-deps vet fmt-check fuzz bench bench-layout clean
 
 all: build
 
@@ -26,11 +26,21 @@ sample: build
 	@test -f $(DATA)/datasets/usage/_manifest.json || $(BIN) gen --data $(DATA)
 	$(BIN) query --data $(DATA) "SELECT OfferType, SKUBillingType, NormalizedUsage, EstimatedExtendedChargeCC FROM ISVUsage ORDER BY NormalizedUsage LIMIT 10 TIMESPAN LAST_3_MONTHS"
 
-# Everything the tests need is Go and the module proxy; `go test` fetches
+# Everything the tests need is Go, the module proxy and chromium
+# (test-deps installs it); `go test` fetches
 # modules on first use. Fuzz targets run their committed seed corpora here;
 # `make fuzz` explores further.
-test: fmt-check vet
+test: test-deps fmt-check vet
 	$(GO) test -count=1 -timeout 15m ./...
+
+# The console's browser test drives Debian's headless chromium
+# (/usr/bin/chromium) through chromedp; install it when missing (as root,
+# or through sudo).
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (the SQL console's browser test needs it)"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 vet:
 	$(GO) vet ./...

@@ -6,6 +6,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/quarry/quarry/datasets"
+	"github.com/quarry/quarry/engine/sandbox"
 	"github.com/quarry/quarry/server/api"
 )
 
@@ -15,7 +16,7 @@ func (s *Server) apiRoutes() []api.Route {
 		{Method: fiber.MethodGet, Path: "/api/datasets", Tag: "console",
 			Summary: "Datasets the key may read, with columns, row counts and the days their data spans",
 			Description: "A member key sees datasets without a tenant column and those whose tenant scope " +
-				"(account, org, project) it has; an admin key sees every dataset.",
+				"(account, org, project) it has, with its own tenant's row count and days; an admin key sees every dataset.",
 			Handler: s.listDatasets},
 	}
 }
@@ -47,6 +48,15 @@ func (s *Server) listDatasets(c *fiber.Ctx) error {
 	}
 	key := KeyFrom(c)
 	out := []DatasetInfo{}
+	// A member key's tenant datasets show its own rows and days, counted
+	// over its sandbox views, not every tenant's.
+	var own map[string]sandbox.TableStats
+	if !key.Admin() && s.console != nil && s.console.Sandbox() != nil {
+		var err error
+		if own, err = s.console.Sandbox().Stats(c.UserContext(), key.Scope()); err != nil {
+			return api.Internal(err)
+		}
+	}
 	for _, d := range s.deps.Engine.Catalog().Datasets() {
 		if !api.CanRead(key, d) {
 			continue
@@ -54,6 +64,13 @@ func (s *Server) listDatasets(c *fiber.Ctx) error {
 		info, err := s.datasetInfo(d)
 		if err != nil {
 			return api.Internal(err)
+		}
+		if st, ok := own[d.Name]; ok && d.TenantColumn != "" {
+			info.Rows, info.FirstDay, info.LastDay = st.Rows, nil, nil
+			if st.FirstDay != "" {
+				first, last := st.FirstDay, st.LastDay
+				info.FirstDay, info.LastDay = &first, &last
+			}
 		}
 		out = append(out, info)
 	}

@@ -58,4 +58,3 @@ func BenchmarkIngestHTTP(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N*rowsPerBody)/time.Since(start).Seconds(), "rows/s")
 }
-

@@ -32,6 +32,7 @@ import (
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/server/analytics"
 	"github.com/quarry/quarry/server/api"
+	"github.com/quarry/quarry/server/console"
 	"github.com/quarry/quarry/server/energy"
 	"github.com/quarry/quarry/server/insights"
 	"github.com/quarry/quarry/server/metering"
@@ -117,6 +118,10 @@ type Config struct {
 	// trusted proxy identity headers (off by default), the sources'
 	// descriptions, the plan cache size and the sample list cap.
 	Metering metering.Config
+	// Console holds the SQL console's settings: its sandbox (quarry serve
+	// opens and verifies one at start; nil: built on first use), row caps
+	// and job limits.
+	Console console.Config
 }
 
 func (c Config) withDefaults() Config {
@@ -220,6 +225,9 @@ type Server struct {
 	committers map[string]*committer
 	// insights is the insights family (its report scheduler and callbacks).
 	insights *insights.API
+	// console is the SQL console (its sandbox also counts a member key's
+	// rows for GET /api/datasets).
+	console *console.API
 
 	// base is the context every request's context derives from. It is not
 	// cancelled when shutdown starts (in-flight requests should finish),
@@ -296,6 +304,11 @@ func New(cfg Config, deps Deps, opts ...Option) *Server {
 		s.routes = append(s.routes, en.Routes(prefix)...)
 	}
 	s.routes = append(s.routes, metering.New(cfg.Metering, deps.Engine).Routes()...)
+	s.console = console.New(cfg.Console, deps.Engine)
+	if deps.Jobs != nil {
+		s.console.AttachJobs(deps.Jobs)
+	}
+	s.routes = append(s.routes, s.console.Routes()...)
 	s.routes = append(s.routes, s.extra...)
 	for i := range s.routes {
 		s.register(&s.routes[i])

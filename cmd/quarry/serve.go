@@ -16,10 +16,12 @@ import (
 	"github.com/quarry/quarry/datasets/gen"
 	"github.com/quarry/quarry/engine"
 	"github.com/quarry/quarry/engine/jobs"
+	"github.com/quarry/quarry/engine/sandbox"
 	"github.com/quarry/quarry/engine/schedule"
 	"github.com/quarry/quarry/meta"
 	"github.com/quarry/quarry/server"
 	"github.com/quarry/quarry/server/analytics"
+	"github.com/quarry/quarry/server/console"
 	"github.com/quarry/quarry/server/insights"
 )
 
@@ -52,6 +54,13 @@ func runServe(ctx context.Context, args []string) error {
 	fs.IntVar(&quotas.IngestBodyLimit, "ingest-body-limit", server.DefaultIngestBodyLimit, "largest POST /api/ingest body, in bytes (streamed, never held whole)")
 	fs.IntVar(&quotas.IngestConcurrent, "ingest-concurrent", server.DefaultIngestConcurrent, "ingests running at once (more answer 503 with Retry-After)")
 	fs.Float64Var(&quotas.IngestRatePerSecond, "ingest-rate", server.DefaultIngestRatePerSecond, "ingest requests per second per key, bursts of twice that (over it: 429; negative: unlimited)")
+	var consoleCfg console.Config
+	var sandboxCfg sandbox.Config
+	fs.DurationVar(&sandboxCfg.Timeout, "console-timeout", sandbox.DefaultTimeout, "SQL console: longest a query may run (a request may ask for less)")
+	fs.StringVar(&sandboxCfg.MemoryLimit, "console-memory", sandbox.DefaultMemoryLimit, "SQL console: DuckDB memory_limit of each sandbox instance (one per key scope)")
+	fs.IntVar(&sandboxCfg.MaxInstances, "console-instances", sandbox.DefaultMaxInstances, "SQL console: sandbox instances kept (one per key scope, least recently used closed)")
+	fs.Int64Var(&consoleCfg.MaxRows, "console-max-rows", console.DefaultMaxRows, "SQL console: most rows a synchronous query returns (jobs: --console-job-max-rows)")
+	fs.Int64Var(&consoleCfg.JobMaxRows, "console-job-max-rows", console.DefaultJobMaxRows, "SQL console: most rows an async console job keeps")
 	var compactEvery, compactGrace time.Duration
 	var compactOpt compact.Options
 	fs.DurationVar(&compactEvery, "compact-interval", time.Minute, "how often background compaction looks for days with small files (0: off)")
@@ -105,6 +114,15 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 
+	// The console's sandbox: refuse to start unless its DuckDB settings
+	// read back as SPEC.md §6 requires.
+	sb := sandbox.New(eng, sandboxCfg)
+	defer sb.Close()
+	if err := sb.Verify(ctx); err != nil {
+		return fmt.Errorf("console sandbox: %w", err)
+	}
+	consoleCfg.Sandbox = sb
+
 	signingKey, err := insights.LoadOrCreateSigningKey(data)
 	if err != nil {
 		return err
@@ -136,7 +154,7 @@ func runServe(ctx context.Context, args []string) error {
 	fmt.Printf("  insights: %s/insights/v1.1/cmp/ScheduledDataset\n", base)
 	fmt.Printf("  analytics: %s/v1/organizations/{org}/environments/{env}/queries\n", base)
 	fmt.Printf("  openapi:  %s/openapi.json\n", base)
-	fmt.Printf("  console:  %s/console (arrives with the console issue)\n", base)
+	fmt.Printf("  console:  %s/console\n", base)
 	if adminSecret != "" {
 		fmt.Printf("\nadmin API key (shown once; it is stored hashed and cannot be shown again):\n  %s\n", adminSecret)
 		fmt.Printf("try:\n  curl -H 'Authorization: Bearer %s' %s/insights/v1.1/cmp/ScheduledDataset\n\n", adminSecret, base)
