@@ -167,18 +167,24 @@ func (e *Engine) Source(d *datasets.Dataset, w planner.Window) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	files := m.Window(w.Start, w.End)
+	return e.SourceOf(d, m, m.Window(w.Start, w.End)), nil
+}
+
+// SourceOf is the relation scanning the given files of a manifest (see
+// Source): for callers that hold a manifest snapshot (the console's views
+// record the version they were built from).
+func (e *Engine) SourceOf(d *datasets.Dataset, m *datasets.Manifest, files []datasets.FileEntry) string {
 	if len(files) == 0 {
 		var cols []string
 		for _, c := range d.Stored() {
 			cols = append(cols, fmt.Sprintf("CAST(NULL AS %s) AS %s", sqlType(c.Type), planner.DuckDB.Ident(c.Name)))
 		}
-		return "(SELECT " + strings.Join(cols, ", ") + " WHERE false)", nil
+		return "(SELECT " + strings.Join(cols, ", ") + " WHERE false)"
 	}
 	if groups := schemaGroups(d, m, files); groups != nil {
-		return e.evolvedSource(d, groups), nil
+		return e.evolvedSource(d, groups)
 	}
-	return e.readParquet(d, files), nil
+	return e.readParquet(d, files)
 }
 
 func (e *Engine) readParquet(d *datasets.Dataset, files []datasets.FileEntry) string {

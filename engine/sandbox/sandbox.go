@@ -500,24 +500,9 @@ func (s *Sandbox) viewSQL(v View, m *datasets.Manifest) string {
 			cols = append(cols, id)
 		}
 	}
-	var from string
-	if len(m.Files) == 0 {
-		var nulls []string
-		for _, c := range d.Stored() {
-			t := string(c.Type)
-			if c.Type == datasets.JSON {
-				t = "VARCHAR"
-			}
-			nulls = append(nulls, fmt.Sprintf("CAST(NULL AS %s) AS %s", t, planner.DuckDB.Ident(c.Name)))
-		}
-		from = "(SELECT " + strings.Join(nulls, ", ") + " WHERE false)"
-	} else {
-		paths := make([]string, len(m.Files))
-		for i, f := range m.Files {
-			paths[i] = quote(s.eng.Store().Abs(d.Name, f))
-		}
-		from = "read_parquet([" + strings.Join(paths, ", ") + "], hive_partitioning = false)"
-	}
+	// the engine's relation over the files: an empty one when there are
+	// none, typed NULLs for columns older files lack (schema evolution)
+	from := s.eng.SourceOf(d, m, m.Files)
 	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + from
 	if v.Tenant != "" {
 		q += " WHERE " + planner.DuckDB.Ident(d.TenantColumn) + " = " + quote(v.Tenant)
