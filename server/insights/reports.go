@@ -782,13 +782,19 @@ func (a *API) startExecution(ctx context.Context, r meta.Report, at time.Time) (
 	if a.cfg.Jobs == nil {
 		return meta.Execution{}, errors.New("insights: no job queue configured")
 	}
-	e, err := execs.CreateExecution(ctx, meta.Execution{ReportID: r.ID, Status: meta.ExecutionPending,
+	// The execution records its job's id before the job exists: after a
+	// crash between the two, Resume finds the id without a job and
+	// submits it (never a second job for one execution).
+	jobID, err := jobs.NewID()
+	if err != nil {
+		return meta.Execution{}, err
+	}
+	e, err := execs.CreateExecution(ctx, meta.Execution{ReportID: r.ID, JobID: jobID, Status: meta.ExecutionPending,
 		ScheduledAt: at, CreatedAt: at})
 	if err != nil {
 		return meta.Execution{}, err
 	}
-	req, _ := json.Marshal(reportJob{ExecutionID: e.ID, ReportID: r.ID})
-	if _, err := a.cfg.Jobs.Submit(ctx, meta.Job{Kind: ReportJobKind, Owner: r.Owner, Tenant: r.Tenant, Request: req}); err != nil {
+	if err := a.submitExecution(ctx, r, e); err != nil {
 		now := a.eng.Now()
 		e.Status, e.Error, e.FinishedAt = meta.ExecutionFailed, "the execution could not be queued: "+err.Error(), &now
 		if uerr := execs.UpdateExecution(context.WithoutCancel(ctx), e); uerr != nil && !errors.Is(uerr, meta.ErrNotFound) {
@@ -797,6 +803,14 @@ func (a *API) startExecution(ctx context.Context, r meta.Report, at time.Time) (
 		return e, err
 	}
 	return e, nil
+}
+
+// submitExecution submits the job of an execution under the id the
+// execution recorded.
+func (a *API) submitExecution(ctx context.Context, r meta.Report, e meta.Execution) error {
+	req, _ := json.Marshal(reportJob{ExecutionID: e.ID, ReportID: r.ID})
+	_, err := a.cfg.Jobs.Submit(ctx, meta.Job{ID: e.JobID, Kind: ReportJobKind, Owner: r.Owner, Tenant: r.Tenant, Request: req})
+	return err
 }
 
 // StartScheduled is the schedule.StartFunc of recurring reports: it
@@ -902,12 +916,25 @@ func (a *API) Resume(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("resume executions: %w", err)
 	}
-	synced := 0
+	synced, resubmitted := 0, 0
 	for _, e := range list {
-		if e.JobID != "" && a.cfg.Jobs != nil {
-			a.syncExecution(ctx, e.JobID)
-			synced++
+		if e.JobID == "" || a.cfg.Jobs == nil {
+			continue
 		}
+		if _, err := a.cfg.Jobs.Get(ctx, e.JobID); errors.Is(err, meta.ErrNotFound) && e.Status == meta.ExecutionPending {
+			// the process died between storing the execution and its job
+			r, err := reports.GetReport(ctx, e.ReportID)
+			if err != nil {
+				continue // the report is gone; so is the execution
+			}
+			if err := a.submitExecution(ctx, r, e); err != nil {
+				return fmt.Errorf("resume execution %s: %w", e.ID, err)
+			}
+			resubmitted++
+			continue
+		}
+		a.syncExecution(ctx, e.JobID)
+		synced++
 	}
 	pending, err := execs.ListExecutions(ctx, meta.ExecutionFilter{CallbackPending: true})
 	if err != nil {
@@ -923,8 +950,9 @@ func (a *API) Resume(ctx context.Context) error {
 		}
 		a.callbacks.send(r, e.ID)
 	}
-	if synced > 0 || len(pending) > 0 {
-		slog.Default().Info("resumed report work", "component", "insights", "executions_synced", synced, "callbacks", len(pending))
+	if synced > 0 || resubmitted > 0 || len(pending) > 0 {
+		slog.Default().Info("resumed report work", "component", "insights", "executions_synced", synced,
+			"executions_resubmitted", resubmitted, "callbacks", len(pending))
 	}
 	return nil
 }
