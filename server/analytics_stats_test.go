@@ -458,7 +458,7 @@ func TestStatsErrors(t *testing.T) {
 		status             int
 		code, message      string // message: a substring, or the exact text with code set to it
 	}{
-		{"member key of another org", other, "apiproxy", ok, 403, "analytics.Forbidden", "scoped to organization 'globex'"},
+		{"member key of another org", other, "apiproxy", ok, 404, "analytics.OrganizationNotFound", "scoped to organization 'globex'"},
 		{"key without org", noOrg, "apiproxy", ok, 403, "analytics.Forbidden", "no organization scope"},
 		{"limit over 14400", "", "apiproxy", with("limit", "14401"), 400, planner.MsgStatsLimit, planner.MsgStatsLimit},
 		{"bad select metric", "", "apiproxy", with("select", "sum(message_count),sum(mesage_count)"), 400, "analytics.BadRequest", "invalid metric 'mesage_count'"},

@@ -440,15 +440,18 @@ func TestAnalyticsMemberScope(t *testing.T) {
 	bob := ts.key(t, meta.Key{Name: "bob", User: "bob@acme.com", Org: "acme"})
 	noOrg := ts.key(t, meta.Key{Name: "acct", User: "carol", Account: "pub-contoso"})
 	body := `{"metrics":[{"name":"message_count","function":"sum"}],"dimensions":["organization"],"timeRange":{"start":"` + axStart + `","end":"` + axEnd + `"}}`
-	for _, c := range []struct{ secret, org, want string }{
-		{alice, "globex", "not allowed organization 'globex'"},
-		{noOrg, "acme", "no organization scope"},
+	for _, c := range []struct {
+		secret, org, want string
+		status            int
+	}{
+		{alice, "globex", "Organization 'globex' was not found", http.StatusNotFound},
+		{noOrg, "acme", "no organization scope", http.StatusForbidden},
 	} {
 		r := ts.do(t, http.MethodPost, axPath(c.org, "prod"), "Bearer "+c.secret, strings.NewReader(body))
-		if r.Status != http.StatusForbidden || !strings.Contains(string(r.Body), c.want) {
+		if r.Status != c.status || !strings.Contains(string(r.Body), c.want) {
 			t.Errorf("POST %s: %d %s", c.org, r.Status, r.Body)
 		}
-		if r := ts.get(t, axPath(c.org, "prod"), c.secret); r.Status != http.StatusForbidden {
+		if r := ts.get(t, axPath(c.org, "prod"), c.secret); r.Status != c.status {
 			t.Errorf("GET list %s: %d %s", c.org, r.Status, r.Body)
 		}
 	}

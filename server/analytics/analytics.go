@@ -50,6 +50,7 @@ const (
 	CodeBadRequest     = "analytics.BadRequest"
 	CodeForbidden      = "analytics.Forbidden"
 	CodeNotFound       = "analytics.QueryNotFound"
+	CodeOrgNotFound    = "analytics.OrganizationNotFound"
 	CodeNotReady       = "analytics.ResultNotReady"
 	CodeExpired        = "analytics.ResultExpired"
 	CodeRateLimited    = "analytics.SubmissionQuotaExceeded"
@@ -183,7 +184,8 @@ func planError(err error) *api.Error {
 }
 
 // allowOrg checks the key may use the organization of the path: an admin
-// key any, a member key only the org it is scoped to.
+// key any, a member key only the org it is scoped to (another org is a
+// 404; a key without an org scope a 403).
 func allowOrg(k meta.Key, org string) *api.Error {
 	if k.Admin() || (k.Org != "" && k.Org == org) {
 		return nil
@@ -193,8 +195,10 @@ func allowOrg(k meta.Key, org string) *api.Error {
 			Message: fmt.Sprintf("This key has no organization scope, so it cannot use organization '%s'", org),
 			Detail:  "use an admin key or a key created with --org " + org}
 	}
-	return &api.Error{Status: fiber.StatusForbidden, Code: CodeForbidden,
-		Message: fmt.Sprintf("This key is not allowed organization '%s'; it is scoped to organization '%s'", org, k.Org)}
+	// another tenant's organization is not found, as every other tenant's
+	// object (SPEC §6)
+	return &api.Error{Status: fiber.StatusNotFound, Code: CodeOrgNotFound,
+		Message: fmt.Sprintf("Organization '%s' was not found; this key is scoped to organization '%s'", org, k.Org)}
 }
 
 // tenant is the job tenant of an org/env: what the active and submission

@@ -39,7 +39,8 @@ func (a *API) queryRoutes() []api.Route {
 			Responses: map[int]string{
 				fiber.StatusCreated:         "the query is enqueued",
 				fiber.StatusBadRequest:      "invalid metric, dimension, function, filter, time range (over 365 days), over 25 dimensions+metrics, …",
-				fiber.StatusForbidden:       "the key is not allowed the organization",
+				fiber.StatusForbidden:       "the key has no organization scope",
+				fiber.StatusNotFound:        "another tenant's organization",
 				fiber.StatusTooManyRequests: "7 submissions in the last hour, or 10 active queries, for the org/env",
 			},
 			Handler: a.submit, Errors: WriteError},
