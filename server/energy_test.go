@@ -421,6 +421,13 @@ func TestEnergyErrors(t *testing.T) {
 	}
 	fail(http.MethodPost, "/reports/templates", `<reportTemplate><name>x</name><metrics><id>273</id></metrics>`, 400, 1000, "not well-formed XML")
 	fail(http.MethodPost, "/reports/templates", `<report><name>x</name></report>`, 400, 1000, "not a <reportTemplate> document")
+	// XML entities are never expanded: no external entity (XXE), no
+	// billion laughs
+	fail(http.MethodPost, "/reports/templates", `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><reportTemplate><name>&x;</name></reportTemplate>`,
+		400, 1000, "not well-formed XML")
+	laughs := `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "lol"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>` +
+		`<reportTemplate><name>&c;</name><metrics><id>273</id></metrics></reportTemplate>`
+	fail(http.MethodPost, "/reports/templates", laughs, 400, 1000, "not well-formed XML")
 	fail(http.MethodPost, "/reports/templates", `<reportTemplate><name>x</name><metrics><id>99999</id></metrics></reportTemplate>`, 400, 1001, "unknown metric id 99999")
 	fail(http.MethodPost, "/reports/templates", `<reportTemplate><metrics><id>273</id></metrics></reportTemplate>`, 400, 1009, "needs a <name>")
 	_, ls := e.ok(t, e.do(t, http.MethodPost, "/reports/templates", `<reportTemplate><name>t</name><metrics><id>273</id></metrics></reportTemplate>`), http.StatusCreated)
