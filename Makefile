@@ -53,6 +53,10 @@ FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzParseQuery -fuzztime=$(FUZZTIME) ./parser/
 	$(GO) test -run='^$$' -fuzz=FuzzParseFilter -fuzztime=$(FUZZTIME) ./parser/
+	$(GO) test -run='^$$' -fuzz=FuzzAnalyticsRequest -fuzztime=$(FUZZTIME) ./planner/
+	$(GO) test -run='^$$' -fuzz=FuzzMeteringTime -fuzztime=$(FUZZTIME) ./planner/
+	$(GO) test -run='^$$' -fuzz=FuzzEnergyTimeframe -fuzztime=$(FUZZTIME) ./planner/
+	$(GO) test -run='^$$' -fuzz=FuzzReaders -fuzztime=$(FUZZTIME) ./ingest/
 
 # Go micro-benchmarks (benchstat-comparable output).
 bench:
