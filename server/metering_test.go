@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -633,5 +634,38 @@ func TestMeteringPlanCache(t *testing.T) {
 	// the listing of a new day's data too
 	if got := ids(t, m.getJSON(t, "/v1/resources?start_timestamp=2012-07-04T00:00:00", m.Admin), "resources", "resource_id"); fmt.Sprint(got) != "[resource-1]" {
 		t.Fatalf("resources after ingest %v", got)
+	}
+}
+
+// A trailing slash is no route (404); a sample list answers an HTML page
+// (a line of the volumes, the table, the JSON) when the client prefers
+// text/html strictly over JSON, and JSON otherwise.
+func TestMeteringTrailingSlashAndHTML(t *testing.T) {
+	m := startMetering(t, metering.Config{})
+	for _, p := range []string{"/v1/resources/", "/v1/resources/resource-1/meters/instance/"} {
+		if r := m.get(t, p, m.Admin); r.Status != http.StatusNotFound || !strings.Contains(string(r.Body), "trailing slash") {
+			t.Errorf("%s: %d %s", p, r.Status, r.Body)
+		}
+	}
+	for _, c := range []struct {
+		accept string
+		html   bool
+	}{
+		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", true},
+		{"application/json", false},
+		{"application/json, text/html", false},
+		{"text/html;q=0.5, application/json;q=0.9", false},
+		{"*/*", false},
+		{"", false},
+	} {
+		r := m.do(t, http.MethodGet, "/v1/resources/resource-1/meters/instance", "Bearer "+m.Admin, nil, "Accept", c.accept)
+		isHTML := strings.HasPrefix(r.Header.Get("Content-Type"), "text/html")
+		if r.Status != 200 || isHTML != c.html {
+			t.Errorf("Accept %q: %d %s, html %v", c.accept, r.Status, r.Header.Get("Content-Type"), isHTML)
+		}
+		if isHTML && (!strings.Contains(string(r.Body), "<polyline") || !strings.Contains(string(r.Body), "4 samples") ||
+			!strings.Contains(string(r.Body), "2012-07-02T10:43:00.000000")) {
+			t.Errorf("HTML page: %.300s", r.Body)
+		}
 	}
 }

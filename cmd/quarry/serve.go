@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -49,6 +51,8 @@ func runServe(ctx context.Context, args []string) error {
 	fs.IntVar(&quotas.Analytics.MaxActive, "analytics-max-active", analytics.DefaultMaxActive, "enqueued+running async analytics queries per org/env (429 beyond; negative: unlimited)")
 	fs.IntVar(&quotas.Analytics.MaxRangeDays, "analytics-max-range-days", analytics.DefaultMaxRangeDays, "longest time range of an analytics query, in days")
 	fs.IntVar(&quotas.Analytics.MaxFields, "analytics-max-fields", analytics.DefaultMaxFields, "most dimensions+metrics in an analytics query")
+	var sourcesFile string
+	fs.StringVar(&sourcesFile, "metering-sources", "", "a JSON file {\"source\": {…}} of what GET /v1/sources/{source} answers (default: {\"openstack\": {}})")
 	fs.BoolVar(&quotas.Metering.TrustProxyHeaders, "metering-trust-proxy-headers", false,
 		"metering API behind a trusted auth proxy: requests made with an admin key take the caller's scope from X-Roles / X-Project-Id / X-User-Id (member keys are always scoped by the key)")
 	fs.IntVar(&quotas.IngestBodyLimit, "ingest-body-limit", server.DefaultIngestBodyLimit, "largest POST /api/ingest body, in bytes (streamed, never held whole)")
@@ -82,6 +86,15 @@ func runServe(ctx context.Context, args []string) error {
 		return usageError{fmt.Sprintf("unexpected argument %q; quarry serve takes flags only", pos[0])}
 	}
 
+	if sourcesFile != "" {
+		b, err := os.ReadFile(sourcesFile)
+		if err != nil {
+			return fmt.Errorf("--metering-sources: %w", err)
+		}
+		if err := json.Unmarshal(b, &quotas.Metering.Sources); err != nil {
+			return fmt.Errorf("--metering-sources %s: not a JSON object of sources: %w", sourcesFile, err)
+		}
+	}
 	if err := sampleDataOnFirstStart(ctx, data); err != nil {
 		return err
 	}

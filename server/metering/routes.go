@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -107,6 +108,10 @@ func (a *API) source(c *fiber.Ctx) error {
 // handler answers one kind of request.
 func (a *API) handler(kind planner.MeteringKind) fiber.Handler {
 	return func(c *fiber.Ctx) error {
+		if p := c.Path(); len(p) > 1 && strings.HasSuffix(p, "/") {
+			// the v1 API has no route with a trailing slash
+			return api.Errorf(fiber.StatusNotFound, "not_found", "%s: no such route; drop the trailing slash", p)
+		}
 		req, err := request(c, kind)
 		if err != nil {
 			return err
@@ -118,6 +123,14 @@ func (a *API) handler(kind planner.MeteringKind) fiber.Handler {
 		body, err := a.Answer(c.UserContext(), req, opt)
 		if err != nil {
 			return err
+		}
+		if kind == planner.MeterSamples && prefersHTML(c.Get(fiber.HeaderAccept)) {
+			page, err := samplesHTML("Samples: "+c.Path(), body)
+			if err != nil {
+				return api.Internal(err)
+			}
+			c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+			return c.Send(page)
 		}
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(body)
