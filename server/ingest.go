@@ -153,7 +153,7 @@ func (l *ingestLimits) allow(key string, now time.Time) (bool, time.Duration) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	burst := 2 * l.rate
+	burst := max(2*l.rate, 1) // a key may always send one request
 	b, ok := l.keys[key]
 	if !ok {
 		b = &bucket{tokens: burst, last: now}

@@ -294,6 +294,14 @@ func (a *API) syncExecution(ctx context.Context, jobID string) {
 	// (durably: Resume sends it after a crash).
 	owesCallback := e.Status == meta.ExecutionCompleted && !wasCompleted && haveReport && r.CallbackURL != ""
 	e.CallbackPending = e.CallbackPending || owesCallback
+	// A run-once report is done once its single execution is: marked
+	// before the execution is stored, so whoever sees the execution
+	// finished sees the report done too.
+	if haveReport && r.ExecuteNow && r.Status == meta.ReportActive {
+		if err := a.cfg.Reports.SetReportStatus(ctx, r.ID, meta.ReportInactive, meta.ReportQuota{}); err != nil && !errors.Is(err, meta.ErrNotFound) {
+			log.Error("storing a report's status", "report", r.ID, "err", err)
+		}
+	}
 	if !sameExecution(before, e) {
 		if err := a.cfg.Executions.UpdateExecution(ctx, e); err != nil {
 			if !errors.Is(err, meta.ErrNotFound) {
@@ -304,12 +312,6 @@ func (a *API) syncExecution(ctx context.Context, jobID string) {
 	}
 	if !haveReport {
 		return
-	}
-	// A run-once report is done once its single execution is.
-	if r.ExecuteNow && r.Status == meta.ReportActive {
-		if err := a.cfg.Reports.SetReportStatus(ctx, r.ID, meta.ReportInactive, meta.ReportQuota{}); err != nil && !errors.Is(err, meta.ErrNotFound) {
-			log.Error("storing a report's status", "report", r.ID, "err", err)
-		}
 	}
 	// The callback, once per execution, off the workers.
 	if owesCallback {
