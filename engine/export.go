@@ -83,6 +83,22 @@ func (e *Engine) Export(ctx context.Context, p *planner.Plan, f Format, path str
 
 // ExportSQL writes the result of compiled SQL to path (see Export).
 func (e *Engine) ExportSQL(ctx context.Context, q planner.SQL, f Format, path string) (ExportStats, error) {
+	return e.copyFile(ctx, f, path, "export", func(ctx context.Context, to, opts string) (int64, error) {
+		stmt := "COPY (" + q.Text + ") TO " + quoteString(to) + " (" + opts + ")"
+		res, err := e.db.ExecContext(ctx, stmt, q.Args...)
+		if err != nil {
+			return 0, err
+		}
+		n, _ := res.RowsAffected()
+		return n, nil
+	})
+}
+
+// copyFile is how every file of query rows is written: copy (a DuckDB
+// COPY) writes a temporary name in path's directory under the run-time
+// limit; the file is fsynced and renamed to path only when complete, and
+// the directory fsynced. what names the operation in errors and metrics.
+func (e *Engine) copyFile(ctx context.Context, f Format, path, what string, copy func(ctx context.Context, to, opts string) (int64, error)) (ExportStats, error) {
 	opts, err := f.copyOptions()
 	if err != nil {
 		return ExportStats{}, err
@@ -91,11 +107,11 @@ func (e *Engine) ExportSQL(ctx context.Context, q planner.SQL, f Format, path st
 	defer cancel()
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return ExportStats{}, fmt.Errorf("export: %w", err)
+		return ExportStats{}, fmt.Errorf("%s: %w", what, err)
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return ExportStats{}, fmt.Errorf("export: %w", err)
+		return ExportStats{}, fmt.Errorf("%s: %w", what, err)
 	}
 	tmpName := tmp.Name()
 	tmp.Close()
@@ -106,34 +122,32 @@ func (e *Engine) ExportSQL(ctx context.Context, q planner.SQL, f Format, path st
 		}
 	}()
 	started := time.Now()
-	stmt := "COPY (" + q.Text + ") TO " + quoteString(tmpName) + " (" + opts + ")"
-	res, err := e.db.ExecContext(ctx, stmt, q.Args...)
+	rows, err := copy(ctx, tmpName, opts)
 	if e.cfg.OnQuery != nil {
 		e.cfg.OnQuery("export", time.Since(started), err)
 	}
 	if err != nil {
 		return ExportStats{}, e.wrap(ctx, limit, err)
 	}
-	rows, _ := res.RowsAffected()
 	fh, err := os.OpenFile(tmpName, os.O_RDWR, 0)
 	if err != nil {
-		return ExportStats{}, fmt.Errorf("export: %w", err)
+		return ExportStats{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := fh.Sync(); err != nil {
 		fh.Close()
-		return ExportStats{}, fmt.Errorf("export: sync: %w", err)
+		return ExportStats{}, fmt.Errorf("%s: sync: %w", what, err)
 	}
 	st, err := fh.Stat()
 	fh.Close()
 	if err != nil {
-		return ExportStats{}, fmt.Errorf("export: %w", err)
+		return ExportStats{}, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := os.Rename(tmpName, path); err != nil {
-		return ExportStats{}, fmt.Errorf("export: %w", err)
+		return ExportStats{}, fmt.Errorf("%s: %w", what, err)
 	}
 	ok = true
 	if err := datasets.SyncDir(dir); err != nil {
-		return ExportStats{}, fmt.Errorf("export: %w", err)
+		return ExportStats{}, fmt.Errorf("%s: %w", what, err)
 	}
 	return ExportStats{Rows: rows, Bytes: st.Size(), Elapsed: time.Since(started)}, nil
 }

@@ -366,6 +366,20 @@ func (a *API) getTemplate(c *fiber.Ctx) error {
 
 // listTemplates is GET /reports/templates.
 func (a *API) listTemplates(c *fiber.Ctx) error {
+	return a.listLinks(c, func(st meta.Energy, tenant, user string, all bool) ([]link, error) {
+		ts, err := st.ListEnergyTemplates(c.UserContext(), tenant, user, all)
+		var ls []link
+		for _, t := range ts {
+			ls = append(ls, link{ID: t.ID, Link: fmt.Sprintf("/reports/templates/%d", t.ID),
+				LinkDescription: "This is the GET url for this Report Template.", HTTPMethod: "GET", Hint: t.Name})
+		}
+		return ls, err
+	})
+}
+
+// listLinks answers a list route: the principal's items (an admin's: all)
+// as links in the <response> envelope.
+func (a *API) listLinks(c *fiber.Ctx, items func(st meta.Energy, tenant, user string, all bool) ([]link, error)) error {
 	st, aerr := a.store()
 	if aerr != nil {
 		return aerr
@@ -374,16 +388,11 @@ func (a *API) listTemplates(c *fiber.Ctx) error {
 	if aerr != nil {
 		return aerr
 	}
-	ts, err := st.ListEnergyTemplates(c.UserContext(), tenant, user, admin)
+	ls, err := items(st, tenant, user, admin)
 	if err != nil {
 		return api.Internal(err)
 	}
-	ls := &links{Link: []link{}}
-	for _, t := range ts {
-		ls.Link = append(ls.Link, link{ID: t.ID, Link: fmt.Sprintf("/reports/templates/%d", t.ID),
-			LinkDescription: "This is the GET url for this Report Template.", HTTPMethod: "GET", Hint: t.Name})
-	}
-	return send(c, fiber.StatusOK, "response", response{Status: "Ok", Links: ls})
+	return send(c, fiber.StatusOK, "response", response{Status: "Ok", Links: &links{Link: append([]link{}, ls...)}})
 }
 
 // updateTemplate is PUT /reports/templates/{templateId}.
@@ -429,24 +438,15 @@ func (a *API) deleteTemplate(c *fiber.Ctx) error {
 
 // listReports is GET /reports.
 func (a *API) listReports(c *fiber.Ctx) error {
-	st, aerr := a.store()
-	if aerr != nil {
-		return aerr
-	}
-	tenant, user, admin, aerr := principal(api.KeyFrom(c))
-	if aerr != nil {
-		return aerr
-	}
-	rs, err := st.ListEnergyReports(c.UserContext(), tenant, user, admin)
-	if err != nil {
-		return api.Internal(err)
-	}
-	ls := &links{Link: []link{}}
-	for _, r := range rs {
-		ls.Link = append(ls.Link, link{ID: r.ID, Link: fmt.Sprintf("/reports/%d", r.ID),
-			LinkDescription: "This is the GET url for this Report.", HTTPMethod: "GET", Hint: r.Status})
-	}
-	return send(c, fiber.StatusOK, "response", response{Status: "Ok", Links: ls})
+	return a.listLinks(c, func(st meta.Energy, tenant, user string, all bool) ([]link, error) {
+		rs, err := st.ListEnergyReports(c.UserContext(), tenant, user, all)
+		var ls []link
+		for _, r := range rs {
+			ls = append(ls, link{ID: r.ID, Link: fmt.Sprintf("/reports/%d", r.ID),
+				LinkDescription: "This is the GET url for this Report.", HTTPMethod: "GET", Hint: r.Status})
+		}
+		return ls, err
+	})
 }
 
 // getReport is GET /reports/{reportId}.
