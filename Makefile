@@ -8,7 +8,7 @@ DATA    ?= ./data
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run sample test test-deps vet fmt-check fuzz bench bench-layout clean
+.PHONY: all build run sample test test-deps vet fmt-check fuzz bench bench-full bench-micro bench-layout clean
 
 all: build
 
@@ -58,8 +58,22 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzEnergyTimeframe -fuzztime=$(FUZZTIME) ./planner/
 	$(GO) test -run='^$$' -fuzz=FuzzReaders -fuzztime=$(FUZZTIME) ./ingest/
 
+# The benchmark suite (bench/suite, `quarry bench`): Quarry in-process and
+# over HTTP, DuckDB direct and native, and PostgreSQL / ClickHouse when
+# installed, on the same data and questions. `make bench` is a small scale
+# (a few minutes, results in bench/results/small); `make bench-full` is
+# 10M transactions rows (data generated once under $$TMPDIR and reused;
+# results in bench/results, which the README embeds).
+BENCH_ROWS ?= 500000
+BENCH_ARGS ?=
+bench: build
+	$(BIN) bench --rows $(BENCH_ROWS) --runs 3 --out bench/results/small $(BENCH_ARGS)
+
+bench-full: build
+	$(BIN) bench --rows 10000000 --runs 5 --out bench/results $(BENCH_ARGS)
+
 # Go micro-benchmarks (benchstat-comparable output).
-bench:
+bench-micro:
 	$(GO) test -run='^$$' -bench=. -benchmem -count=5 ./parser/ ./planner/ ./datasets/... ./ingest/ | tee bench/results/micro.txt
 
 clean:

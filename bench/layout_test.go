@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quarry/quarry/bench/suite"
 	"github.com/quarry/quarry/datasets"
 	"github.com/quarry/quarry/datasets/gen"
 	"github.com/quarry/quarry/engine"
-	"github.com/quarry/quarry/parser"
 	"github.com/quarry/quarry/planner"
 )
 
@@ -24,7 +24,7 @@ var (
 	benchEng  *engine.Engine
 	setupErr  error
 	// The data ends the day before "now".
-	benchNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	benchNow = suite.Now
 )
 
 // benchDays is the span of the generated data: QUARRY_BENCH_DAYS, default
@@ -92,46 +92,14 @@ func setup(b *testing.B) *engine.Engine {
 	return benchEng
 }
 
-type question struct {
-	name string
-	plan func(cat *datasets.Catalog) (*planner.Plan, error)
-}
+// question is a named plan; the definitions live in bench/suite so that
+// `quarry bench` and these benchmarks ask the same questions.
+type question = suite.Question
 
-func analytics(body planner.AnalyticsRequest, org string) func(*datasets.Catalog) (*planner.Plan, error) {
-	return func(cat *datasets.Catalog) (*planner.Plan, error) {
-		return planner.FromAnalytics(body, cat, planner.AnalyticsOptions{Org: org,
-			Options: planner.Options{Now: benchNow, Scope: planner.Scope{Admin: true}}})
-	}
-}
-
-func report(text string, scope planner.Scope) func(*datasets.Catalog) (*planner.Plan, error) {
-	return func(cat *datasets.Catalog) (*planner.Plan, error) {
-		q, err := parser.ParseQuery(text)
-		if err != nil {
-			return nil, err
-		}
-		return planner.FromQuery(q, cat, planner.Options{Now: benchNow, Scope: scope})
-	}
-}
-
-func window(days int) planner.TimeRange {
-	end := benchNow.Truncate(24 * time.Hour)
-	return planner.TimeRange{Start: end.AddDate(0, 0, -days).Format(time.RFC3339), End: end.Format(time.RFC3339)}
-}
+func window(days int) planner.TimeRange { return suite.Window(days) }
 
 // The five questions of ARCHITECTURE.md's layout table.
-var layoutQuestions = []question{
-	// one org (a member key of acme), last 7 days, top 10 proxies by calls
-	{"org_7d_top10_proxies", report("SELECT apiproxy, message_count FROM transactions ORDER BY message_count LIMIT 10 TIMESPAN LAST_7_DAYS", planner.Scope{Org: "acme"})},
-	{"org_30d_hourly", analytics(planner.AnalyticsRequest{
-		Metrics: []planner.AnalyticsMetric{{Name: "message_count", Function: "sum"}}, GroupByTimeUnit: "hour",
-		TimeRange: window(30)}, "acme")},
-	{"filtered_count_all", report("SELECT message_count FROM transactions WHERE response_status_code >= 500 TIMESPAN LIFETIME", planner.Scope{Admin: true})},
-	{"one_app_one_day", analytics(planner.AnalyticsRequest{
-		Metrics:    []planner.AnalyticsMetric{{Name: "message_count", Function: "sum"}, {Name: "total_response_time", Function: "avg"}},
-		Dimensions: []string{"apiproxy"}, Filter: "(developer_app eq 'acme-app-0-1')", TimeRange: window(1)}, "")},
-	{"full_scan_groupby", report("SELECT apiproxy, response_status_code, message_count, total_response_time FROM transactions TIMESPAN LIFETIME", planner.Scope{Admin: true})},
-}
+var layoutQuestions = suite.LayoutQuestions()
 
 // BenchmarkLayout runs each layout question through the engine (plan
 // compile, manifest lookup, Arrow stream) and straight through DuckDB on the
@@ -147,16 +115,14 @@ func BenchmarkLayout(b *testing.B) {
 // Target: Quarry within 1.10× of DuckDB direct.
 func BenchmarkUsageReport(b *testing.B) {
 	e := setup(b)
-	runBoth(b, e, question{"usage_by_offer_sku", report(
-		"SELECT OfferType, SKUBillingType, CustomerCountry, NormalizedUsage, EstimatedExtendedChargeCC FROM ISVUsage ORDER BY NormalizedUsage TIMESPAN LIFETIME",
-		planner.Scope{Admin: true})})
+	runBoth(b, e, suite.UsageReportQuestion())
 }
 
 func runBoth(b *testing.B, e *engine.Engine, q question) {
-	b.Run(q.name+"/quarry", func(b *testing.B) {
+	b.Run(q.Name+"/quarry", func(b *testing.B) {
 		var rows int64
 		for b.Loop() {
-			p, err := q.plan(e.Catalog())
+			p, err := q.Plan(e.Catalog())
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -175,8 +141,8 @@ func runBoth(b *testing.B, e *engine.Engine, q question) {
 		}
 		b.ReportMetric(float64(rows), "rows")
 	})
-	b.Run(q.name+"/duckdb", func(b *testing.B) {
-		p, err := q.plan(e.Catalog())
+	b.Run(q.Name+"/duckdb", func(b *testing.B) {
+		p, err := q.Plan(e.Catalog())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -22,7 +22,7 @@ func BenchmarkFixedOverhead(b *testing.B) {
 func BenchmarkQ1Paths(b *testing.B) {
 	e := setup(b)
 	plan := func() planner.SQL {
-		p, err := layoutQuestions[0].plan(e.Catalog())
+		p, err := layoutQuestions[0].Plan(e.Catalog())
 		if err != nil {
 			b.Fatal(err)
 		}

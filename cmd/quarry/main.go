@@ -26,6 +26,7 @@ type command struct {
 var commands = map[string]command{
 	"query":   {"run one report query (SELECT … TIMESPAN …)", runQuery},
 	"sql":     {"run raw read-only SQL in the console's sandbox", runSQL},
+	"bench":   {"run the benchmark suite: Quarry, DuckDB and installed peers side by side", runBench},
 	"gen":     {"generate the built-in datasets' synthetic data", runGen},
 	"compact": {"merge each day's small files into one sorted file", runCompact},
 	"ingest":  {"append NDJSON / CSV / Parquet rows to a dataset", runIngest},
