@@ -210,7 +210,13 @@ func (s *SQLite) GetEnergyTemplate(ctx context.Context, id int64) (EnergyTemplat
 
 // ListEnergyTemplates implements Energy.
 func (s *SQLite) ListEnergyTemplates(ctx context.Context, tenant, user string, all bool) ([]EnergyTemplate, error) {
-	q := `SELECT ` + energyTemplateColumns + ` FROM energy_templates`
+	return listEnergy(ctx, s, "templates", energyTemplateColumns, tenant, user, all, scanEnergyTemplate)
+}
+
+// listEnergy lists the rows of energy_<table> of a principal (all: every
+// principal's), by id.
+func listEnergy[T any](ctx context.Context, s *SQLite, table, columns, tenant, user string, all bool, scan func(scanner) (T, error)) ([]T, error) {
+	q := `SELECT ` + columns + ` FROM energy_` + table
 	var args []any
 	if !all {
 		q += ` WHERE tenant = ? AND user_id = ?`
@@ -218,16 +224,16 @@ func (s *SQLite) ListEnergyTemplates(ctx context.Context, tenant, user string, a
 	}
 	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list templates: %w", err)
+		return nil, fmt.Errorf("list %s: %w", table, err)
 	}
 	defer rows.Close()
-	var out []EnergyTemplate
+	var out []T
 	for rows.Next() {
-		t, err := scanEnergyTemplate(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list templates: %w", err)
+			return nil, fmt.Errorf("list %s: %w", table, err)
 		}
-		out = append(out, t)
+		out = append(out, v)
 	}
 	return out, rows.Err()
 }
@@ -329,26 +335,7 @@ func (s *SQLite) GetEnergyReport(ctx context.Context, id int64) (EnergyReport, e
 
 // ListEnergyReports implements Energy.
 func (s *SQLite) ListEnergyReports(ctx context.Context, tenant, user string, all bool) ([]EnergyReport, error) {
-	q := `SELECT ` + energyReportColumns + ` FROM energy_reports`
-	var args []any
-	if !all {
-		q += ` WHERE tenant = ? AND user_id = ?`
-		args = append(args, tenant, user)
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list reports: %w", err)
-	}
-	defer rows.Close()
-	var out []EnergyReport
-	for rows.Next() {
-		r, err := scanEnergyReport(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list reports: %w", err)
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return listEnergy(ctx, s, "reports", energyReportColumns, tenant, user, all, scanEnergyReport)
 }
 
 // ConfigureEnergyReport implements Energy.

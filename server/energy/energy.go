@@ -185,48 +185,50 @@ func pathID(c *fiber.Ctx, name string) (int64, *api.Error) {
 	return id, nil
 }
 
-func (a *API) template(c *fiber.Ctx) (meta.EnergyTemplate, *api.Error) {
+// owned loads the object of a path id for the caller: another
+// principal's object is as not found as a missing one.
+func owned[T any](c *fiber.Ctx, a *API, param, what string, get func(meta.Energy, int64) (T, error), owner func(T) (tenant, user string)) (T, *api.Error) {
+	var zero T
 	st, aerr := a.store()
 	if aerr != nil {
-		return meta.EnergyTemplate{}, aerr
+		return zero, aerr
 	}
 	if _, _, _, aerr := principal(api.KeyFrom(c)); aerr != nil {
-		return meta.EnergyTemplate{}, aerr
+		return zero, aerr
 	}
-	id, aerr := pathID(c, "templateId")
+	id, aerr := pathID(c, param)
 	if aerr != nil {
-		return meta.EnergyTemplate{}, aerr
+		return zero, aerr
 	}
-	t, err := st.GetEnergyTemplate(c.UserContext(), id)
-	if errors.Is(err, meta.ErrNotFound) || (err == nil && !mine(api.KeyFrom(c), t.Tenant, t.User)) {
-		return t, fail(fiber.StatusNotFound, ErrNotFound, "Template %d was not found", id)
+	v, err := get(st, id)
+	if err == nil {
+		if tenant, user := owner(v); !mine(api.KeyFrom(c), tenant, user) {
+			err = meta.ErrNotFound
+		}
+	}
+	if errors.Is(err, meta.ErrNotFound) {
+		return zero, fail(fiber.StatusNotFound, ErrNotFound, "%s %d was not found", what, id)
 	}
 	if err != nil {
-		return t, api.Internal(err)
+		return zero, api.Internal(err)
 	}
-	return t, nil
+	return v, nil
+}
+
+func (a *API) template(c *fiber.Ctx) (meta.EnergyTemplate, *api.Error) {
+	return owned(c, a, "templateId", "Template",
+		func(st meta.Energy, id int64) (meta.EnergyTemplate, error) {
+			return st.GetEnergyTemplate(c.UserContext(), id)
+		},
+		func(t meta.EnergyTemplate) (string, string) { return t.Tenant, t.User })
 }
 
 func (a *API) report(c *fiber.Ctx) (meta.EnergyReport, *api.Error) {
-	st, aerr := a.store()
-	if aerr != nil {
-		return meta.EnergyReport{}, aerr
-	}
-	if _, _, _, aerr := principal(api.KeyFrom(c)); aerr != nil {
-		return meta.EnergyReport{}, aerr
-	}
-	id, aerr := pathID(c, "reportId")
-	if aerr != nil {
-		return meta.EnergyReport{}, aerr
-	}
-	r, err := st.GetEnergyReport(c.UserContext(), id)
-	if errors.Is(err, meta.ErrNotFound) || (err == nil && !mine(api.KeyFrom(c), r.Tenant, r.User)) {
-		return r, fail(fiber.StatusNotFound, ErrNotFound, "Report %d was not found", id)
-	}
-	if err != nil {
-		return r, api.Internal(err)
-	}
-	return r, nil
+	return owned(c, a, "reportId", "Report",
+		func(st meta.Energy, id int64) (meta.EnergyReport, error) {
+			return st.GetEnergyReport(c.UserContext(), id)
+		},
+		func(r meta.EnergyReport) (string, string) { return r.Tenant, r.User })
 }
 
 func busy(err error, what string) *api.Error {
