@@ -66,7 +66,7 @@ func TestCompactCrash(t *testing.T) {
 		}
 		defer db.Close()
 		var n, distinct int64
-		if err := db.QueryRow(`SELECT count(*), count(DISTINCT v) FROM read_parquet([` + strings.Join(files, ",") + `])`).Scan(&n, &distinct); err != nil {
+		if err := db.QueryRow(`SELECT count(*), count(DISTINCT v) FROM read_parquet([`+strings.Join(files, ",")+`])`).Scan(&n, &distinct); err != nil {
 			t.Fatal(err)
 		}
 		if n != total || distinct != total {
