@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"os"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-
 	"github.com/quarry/quarry/engine"
 	"github.com/quarry/quarry/engine/sandbox"
 	"github.com/quarry/quarry/parser"
 	"github.com/quarry/quarry/planner"
+	"github.com/quarry/quarry/server/console"
 )
 
 // runSQL is `quarry sql`: raw read-only SQL in the console's sandbox (one
@@ -58,7 +55,11 @@ func runSQL(ctx context.Context, args []string) error {
 		return markError(text, positioned(err))
 	}
 	defer res.Close()
-	rr := &cappedReader{RecordReader: res.Reader, max: maxRows}
+	if maxRows <= 0 {
+		maxRows = 1 << 62
+	}
+	rr := console.Cap(res.Reader, maxRows)
+	defer rr.Release()
 	var n int64
 	switch format {
 	case "table":
@@ -68,7 +69,7 @@ func runSQL(ctx context.Context, args []string) error {
 	case "ndjson":
 		n, err = engine.WriteNDJSON(os.Stdout, rr)
 	case "csv":
-		n, err = writeCSV(rr)
+		n, err = console.WriteCSV(os.Stdout, rr)
 	}
 	if err == nil {
 		err = res.Err()
@@ -76,7 +77,7 @@ func runSQL(ctx context.Context, args []string) error {
 	if err != nil {
 		return markError(text, positioned(err))
 	}
-	if rr.cut {
+	if rr.Truncated() {
 		fmt.Fprintf(os.Stderr, "(truncated at %d rows; --max-rows raises the cap)\n", n)
 	}
 	return nil
@@ -91,65 +92,3 @@ func positioned(err error) error {
 	}
 	return err
 }
-
-func writeCSV(rr *cappedReader) (int64, error) {
-	w := csv.NewWriter(os.Stdout)
-	var head []string
-	for _, f := range rr.Schema().Fields() {
-		head = append(head, f.Name)
-	}
-	if err := w.Write(head); err != nil {
-		return 0, err
-	}
-	var n int64
-	for rr.Next() {
-		rec := rr.RecordBatch()
-		row := make([]string, rec.NumCols())
-		for i := 0; i < int(rec.NumRows()); i++ {
-			for c := range row {
-				row[c] = engine.FormatValue(engine.Value(rec.Column(c), i))
-			}
-			if err := w.Write(row); err != nil {
-				return n, err
-			}
-			n++
-		}
-	}
-	w.Flush()
-	return n, w.Error()
-}
-
-// cappedReader passes at most max rows of a record reader (0: all) and
-// says whether it cut any.
-type cappedReader struct {
-	array.RecordReader
-	max, seen int64
-	cur       arrow.RecordBatch
-	cut       bool
-}
-
-func (c *cappedReader) Next() bool {
-	if c.cur != nil {
-		c.cur.Release()
-		c.cur = nil
-	}
-	if c.cut || !c.RecordReader.Next() {
-		return false
-	}
-	rec := c.RecordReader.RecordBatch()
-	n := rec.NumRows()
-	if c.max > 0 && c.seen+n > c.max {
-		rec = rec.NewSlice(0, c.max-c.seen)
-		c.cut = true
-	} else {
-		rec.Retain()
-	}
-	c.cur = rec
-	c.seen += rec.NumRows()
-	return rec.NumRows() > 0 || !c.cut
-}
-
-func (c *cappedReader) RecordBatch() arrow.RecordBatch { return c.cur }
-
-// Record is RecordBatch under its older name.
-func (c *cappedReader) Record() arrow.RecordBatch { return c.cur }

@@ -291,7 +291,7 @@ func (a *API) jobResult(c *fiber.Ctx) error {
 	}
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer res.Close()
-		cr := newCapReader(res.Reader, limit)
+		cr := Cap(res.Reader, limit)
 		if limit < 0 {
 			cr.left = 1 << 62
 		}
@@ -299,7 +299,7 @@ func (a *API) jobResult(c *fiber.Ctx) error {
 		case "json":
 			writeJSON(w, cr, func() map[string]any { return map[string]any{"job": j.ID, "job_truncated": rm.Truncated} })
 		case "csv":
-			writeCSV(w, cr)
+			WriteCSV(w, cr)
 		case "arrow":
 			writeArrow(w, cr)
 		}
@@ -335,11 +335,11 @@ func (a *API) runJob(ctx context.Context, j meta.Job, dir string) (jobs.Result, 
 		}
 		defer res.Close()
 		rm.Columns = columns(res.Schema())
-		cr := newCapReader(res.Reader, jr.Limit)
+		cr := Cap(res.Reader, jr.Limit)
 		if st, err = a.eng.WriteArrow(ctx, cr, engine.Parquet, path); err != nil {
 			return jobs.Result{}, err
 		}
-		rm.Truncated = cr.truncated
+		rm.Truncated = cr.Truncated()
 	} else {
 		prog := &sandbox.Progress{}
 		a.mu.Lock()
@@ -356,7 +356,7 @@ func (a *API) runJob(ctx context.Context, j meta.Job, dir string) (jobs.Result, 
 		}
 		defer res.Close()
 		rm.Columns = columns(res.Schema())
-		cr := newCapReader(res.Reader, jr.Limit)
+		cr := Cap(res.Reader, jr.Limit)
 		st, err = a.eng.WriteArrow(engine.WithQueryTimeout(ctx, a.sb.Config().LongTimeout), cr, engine.Parquet, path)
 		if qerr := res.Err(); qerr != nil {
 			return jobs.Result{}, qerr
@@ -364,7 +364,7 @@ func (a *API) runJob(ctx context.Context, j meta.Job, dir string) (jobs.Result, 
 		if err != nil {
 			return jobs.Result{}, err
 		}
-		rm.Truncated = cr.truncated
+		rm.Truncated = cr.Truncated()
 	}
 	b, err := json.Marshal(rm)
 	if err != nil {

@@ -17,9 +17,10 @@ import (
 	"github.com/quarry/quarry/engine"
 )
 
-// capReader passes at most max rows of a reader on (slicing the batch
-// that crosses the cap) and notes whether more were there.
-type capReader struct {
+// Capped passes at most max rows of a reader on (slicing the batch
+// that crosses the cap) and notes whether more were there: how the
+// console and `quarry sql` cut a result.
+type Capped struct {
 	array.RecordReader
 	left      int64
 	truncated bool
@@ -28,13 +29,14 @@ type capReader struct {
 	refs      atomic.Int64
 }
 
-func newCapReader(r array.RecordReader, max int64) *capReader {
-	c := &capReader{RecordReader: r, left: max}
+// Cap wraps r to pass at most max rows.
+func Cap(r array.RecordReader, max int64) *Capped {
+	c := &Capped{RecordReader: r, left: max}
 	c.refs.Store(1)
 	return c
 }
 
-func (c *capReader) Next() bool {
+func (c *Capped) Next() bool {
 	if c.cur != nil {
 		c.cur.Release()
 		c.cur = nil
@@ -63,16 +65,19 @@ func (c *capReader) Next() bool {
 	return false
 }
 
-func (c *capReader) RecordBatch() arrow.RecordBatch { return c.cur }
+func (c *Capped) RecordBatch() arrow.RecordBatch { return c.cur }
+
+// Truncated reports whether rows past the cap were there.
+func (c *Capped) Truncated() bool { return c.truncated }
 
 // Record is RecordBatch (the interface's deprecated name).
-func (c *capReader) Record() arrow.RecordBatch { return c.cur }
+func (c *Capped) Record() arrow.RecordBatch { return c.cur }
 
 // Retain and Release count the wrapper's own references; the wrapped
 // reader belongs to the caller.
-func (c *capReader) Retain() { c.refs.Add(1) }
+func (c *Capped) Retain() { c.refs.Add(1) }
 
-func (c *capReader) Release() {
+func (c *Capped) Release() {
 	if c.refs.Add(-1) == 0 && c.cur != nil {
 		c.cur.Release()
 		c.cur = nil
@@ -137,7 +142,7 @@ func columns(s *arrow.Schema) []Column {
 // "truncated": b, …extra} — rows as arrays in column order: numbers and
 // booleans as JSON, dates as 2006-01-02, timestamps as 2006-01-02
 // 15:04:05[.ffffff], nested values as JSON.
-func writeJSON(w *bufio.Writer, cr *capReader, extra func() map[string]any) error {
+func writeJSON(w *bufio.Writer, cr *Capped, extra func() map[string]any) error {
 	cols, _ := json.Marshal(columns(cr.Schema()))
 	w.WriteString(`{"columns":`)
 	w.Write(cols)
@@ -162,7 +167,7 @@ func writeJSON(w *bufio.Writer, cr *capReader, extra func() map[string]any) erro
 		}
 	}
 	w.WriteString("\n],")
-	fmt.Fprintf(w, `"row_count":%d,"truncated":%t`, n, cr.truncated)
+	fmt.Fprintf(w, `"row_count":%d,"truncated":%t`, n, cr.Truncated())
 	if extra != nil {
 		for k, v := range extra() {
 			b, _ := json.Marshal(v)
@@ -318,7 +323,7 @@ func writeString(w *bufio.Writer, s string) {
 }
 
 // writeCSV writes a header row and the rows; NULL is an empty field.
-func writeCSV(w io.Writer, cr *capReader) (int64, error) {
+func WriteCSV(w io.Writer, cr *Capped) (int64, error) {
 	cw := csv.NewWriter(w)
 	fields := cr.Schema().Fields()
 	rec := make([]string, len(fields))
@@ -371,7 +376,7 @@ func writeCSV(w io.Writer, cr *capReader) (int64, error) {
 }
 
 // writeArrow writes an Arrow IPC stream.
-func writeArrow(w io.Writer, cr *capReader) (int64, error) {
+func writeArrow(w io.Writer, cr *Capped) (int64, error) {
 	iw := ipc.NewWriter(w, ipc.WithSchema(cr.Schema()))
 	var n int64
 	for cr.Next() {

@@ -236,7 +236,7 @@ func (a *API) query(c *fiber.Ctx) error {
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		defer done()
 		defer out.close()
-		cr := newCapReader(out.reader, r.Limit)
+		cr := Cap(out.reader, r.Limit)
 		var err error
 		switch f {
 		case "json":
@@ -244,7 +244,7 @@ func (a *API) query(c *fiber.Ctx) error {
 				return map[string]any{"elapsed_ms": ms(time.Since(started)), "statement": out.kind, "language": out.language, "limit": r.Limit}
 			})
 		case "csv":
-			_, err = writeCSV(w, cr)
+			_, err = WriteCSV(w, cr)
 		case "arrow":
 			_, err = writeArrow(w, cr)
 		}
@@ -252,7 +252,7 @@ func (a *API) query(c *fiber.Ctx) error {
 			err = out.err()
 		}
 		if f != "json" {
-			resp.Header.Set("X-Quarry-Truncated", strconv.FormatBool(cr.truncated))
+			resp.Header.Set("X-Quarry-Truncated", strconv.FormatBool(cr.Truncated()))
 		}
 		if err != nil {
 			slog.Warn("console result stream ended early", "request_id", api.RequestID(c), "err", err)
@@ -311,7 +311,7 @@ func (a *API) sendParquet(c *fiber.Ctx, out *opened, limit int64) error {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "result.parquet")
-	cr := newCapReader(out.reader, limit)
+	cr := Cap(out.reader, limit)
 	st, err := a.eng.WriteArrow(c.UserContext(), cr, engine.Parquet, path)
 	if err != nil {
 		if qerr := out.err(); qerr != nil {
@@ -326,7 +326,7 @@ func (a *API) sendParquet(c *fiber.Ctx, out *opened, limit int64) error {
 	c.Set(fiber.HeaderContentType, "application/vnd.apache.parquet")
 	c.Set(fiber.HeaderContentDisposition, `attachment; filename="result.parquet"`)
 	c.Set("X-Quarry-Rows", strconv.FormatInt(st.Rows, 10))
-	c.Set("X-Quarry-Truncated", strconv.FormatBool(cr.truncated))
+	c.Set("X-Quarry-Truncated", strconv.FormatBool(cr.Truncated()))
 	return c.Send(b)
 }
 
