@@ -35,16 +35,9 @@ type Parsed struct {
 // committed. Parquet input must be an io.ReaderAt of known size or is read
 // into memory.
 func Parse(ctx context.Context, d *datasets.Dataset, r io.Reader, name string, format Format, opt Options, maxRows int) (*Parsed, error) {
-	var err error
-	if format == "" {
-		format = opt.Format
-	}
-	if format == "" {
-		if format, _, err = DetectFormat(name); err != nil {
-			return nil, err
-		}
-	} else if format, err = parseFormat(format); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	format, err := resolveFormat(format, opt, name)
+	if err != nil {
+		return nil, err
 	}
 	if opt.MaxErrors <= 0 {
 		opt.MaxErrors = 100

@@ -181,6 +181,23 @@ func DetectFormat(name string) (Format, bool, error) {
 	return "", false, fmt.Errorf("%s: cannot tell the format from the name; use .ndjson, .jsonl, .json, .csv or .parquet (text formats may end in .gz), or set the format", name)
 }
 
+// resolveFormat is an input's format: format, else opt.Format, else what
+// name's extension says.
+func resolveFormat(format Format, opt Options, name string) (Format, error) {
+	if format == "" {
+		format = opt.Format
+	}
+	if format == "" {
+		f, _, err := DetectFormat(name)
+		return f, err
+	}
+	f, err := parseFormat(format)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	return f, nil
+}
+
 func parseFormat(f Format) (Format, error) {
 	switch Format(strings.ToLower(strings.TrimPrefix(string(f), "."))) {
 	case NDJSON, "jsonl", "json":
@@ -195,14 +212,9 @@ func parseFormat(f Format) (Format, error) {
 
 // File appends the rows of the file at path to dataset d.
 func File(ctx context.Context, store *datasets.Store, d *datasets.Dataset, path string, opt Options) (Result, error) {
-	format := opt.Format
-	var err error
-	if format == "" {
-		if format, _, err = DetectFormat(path); err != nil {
-			return Result{}, err
-		}
-	} else if format, err = parseFormat(format); err != nil {
-		return Result{}, fmt.Errorf("%s: %w", path, err)
+	format, err := resolveFormat("", opt, path)
+	if err != nil {
+		return Result{}, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -219,16 +231,9 @@ func File(ctx context.Context, store *datasets.Store, d *datasets.Dataset, path 
 // *os.File); otherwise it is read into memory.
 func Reader(ctx context.Context, store *datasets.Store, d *datasets.Dataset, r io.Reader, name string, format Format, opt Options) (Result, error) {
 	start := time.Now()
-	var err error
-	if format == "" {
-		format = opt.Format
-	}
-	if format == "" {
-		if format, _, err = DetectFormat(name); err != nil {
-			return Result{}, err
-		}
-	} else if format, err = parseFormat(format); err != nil {
-		return Result{}, fmt.Errorf("%s: %w", name, err)
+	format, err := resolveFormat(format, opt, name)
+	if err != nil {
+		return Result{}, err
 	}
 	if store == nil || d == nil {
 		return Result{}, errors.New("ingest: nil store or dataset")

@@ -365,15 +365,7 @@ func (s *Server) ingest(c *fiber.Ctx) (err error) {
 	res, err := ingest.Reader(c.UserContext(), eng.Store(), d, body, name, format,
 		ingest.Options{SkipBadRows: !atomic, Tenant: tenant})
 	if err != nil {
-		if errors.Is(err, errIngestTooLarge) {
-			return ingestReadErr(err, s.cfg.IngestBodyLimit)
-		}
-		var re *ingest.RowError
-		if errors.As(err, &re) && !errors.Is(err, c.UserContext().Err()) {
-			e := api.Errorf(fiber.StatusBadRequest, "bad_request", "nothing was ingested: %s", rowErrText(re))
-			return e
-		}
-		return api.Internal(err)
+		return s.ingestErr(c, err)
 	}
 	out := IngestResult{Dataset: d.Name, Accepted: res.Rows, Rejected: res.Rejected, Errors: []IngestRowError{},
 		Files: len(res.Files), ElapsedMS: float64(res.Elapsed.Microseconds()) / 1000}
@@ -391,11 +383,7 @@ func (s *Server) ingestBatched(c *fiber.Ctx, d *datasets.Dataset, format ingest.
 	p, err := ingest.Parse(c.UserContext(), d, bytes.NewReader(c.Body()), "body", format,
 		ingest.Options{SkipBadRows: !atomic, Tenant: tenant}, s.cfg.IngestBatchRows)
 	if err != nil {
-		var re *ingest.RowError
-		if errors.As(err, &re) && !errors.Is(err, c.UserContext().Err()) && !errors.Is(err, ingest.ErrTooManyRows) {
-			return api.Errorf(fiber.StatusBadRequest, "bad_request", "nothing was ingested: %s", rowErrText(re))
-		}
-		return api.Internal(err)
+		return s.ingestErr(c, err)
 	}
 	release() // parsing is done: the slot goes to the next request while this one waits for its commit
 	out := IngestResult{Dataset: d.Name, Accepted: p.Rows, Rejected: p.Rejected, Errors: []IngestRowError{}}
@@ -423,6 +411,19 @@ func (s *Server) ingestBatched(c *fiber.Ctx, d *datasets.Dataset, format ingest.
 	}
 	out.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
 	return c.JSON(out)
+}
+
+// ingestErr answers a failed ingest: a body over the limit is a 413, a
+// rejected row (the input's fault) a 400 naming it, anything else a 500.
+func (s *Server) ingestErr(c *fiber.Ctx, err error) error {
+	if errors.Is(err, errIngestTooLarge) {
+		return ingestReadErr(err, s.cfg.IngestBodyLimit)
+	}
+	var re *ingest.RowError
+	if errors.As(err, &re) && !errors.Is(err, c.UserContext().Err()) && !errors.Is(err, ingest.ErrTooManyRows) {
+		return api.Errorf(fiber.StatusBadRequest, "bad_request", "nothing was ingested: %s", rowErrText(re))
+	}
+	return api.Internal(err)
 }
 
 func rowErrText(re *ingest.RowError) string {
