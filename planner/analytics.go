@@ -94,6 +94,18 @@ type AnalyticsOptions struct {
 	MaxFields    int    // dimensions + metrics, default 25
 }
 
+// checkRange refuses a window longer than MaxRangeDays (default 365).
+func (opt AnalyticsOptions) checkRange(w Window, from string) error {
+	maxDays := opt.MaxRangeDays
+	if maxDays == 0 {
+		maxDays = 365
+	}
+	if w.End.Sub(*w.Start) > time.Duration(maxDays)*24*time.Hour {
+		return &Error{Message: "Bad request", Detail: fmt.Sprintf("%s spans more than %d days; narrow it", from, maxDays)}
+	}
+	return nil
+}
+
 // FromAnalytics builds the plan of an analytics query.
 func FromAnalytics(req AnalyticsRequest, cat *datasets.Catalog, opt AnalyticsOptions) (*Plan, error) {
 	name := opt.Dataset
@@ -107,12 +119,9 @@ func FromAnalytics(req AnalyticsRequest, cat *datasets.Catalog, opt AnalyticsOpt
 	bad := func(format string, a ...any) error {
 		return &Error{Message: "Bad request", Detail: fmt.Sprintf(format, a...)}
 	}
-	maxFields, maxDays := opt.MaxFields, opt.MaxRangeDays
+	maxFields := opt.MaxFields
 	if maxFields == 0 {
 		maxFields = 25
-	}
-	if maxDays == 0 {
-		maxDays = 365
 	}
 	if n := len(req.Metrics) + len(req.Dimensions); n > maxFields {
 		return nil, bad("the query has %d dimensions and metrics; at most %d are allowed", n, maxFields)
@@ -131,8 +140,8 @@ func FromAnalytics(req AnalyticsRequest, cat *datasets.Catalog, opt AnalyticsOpt
 	if err != nil {
 		return nil, err
 	}
-	if w.End.Sub(*w.Start) > time.Duration(maxDays)*24*time.Hour {
-		return nil, bad("%s spans more than %d days; narrow it", from, maxDays)
+	if err := opt.checkRange(w, from); err != nil {
+		return nil, err
 	}
 	p.Window, p.WindowFrom = w, from
 

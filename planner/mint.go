@@ -101,12 +101,8 @@ func FromMint(req MintRequest, cat *datasets.Catalog, opt AnalyticsOptions) (*Pl
 	if err != nil {
 		return nil, err
 	}
-	maxDays := opt.MaxRangeDays
-	if maxDays == 0 {
-		maxDays = 365
-	}
-	if w.End.Sub(*w.Start) > time.Duration(maxDays)*24*time.Hour {
-		return nil, bad("%s spans more than %d days; narrow it", from, maxDays)
+	if err := opt.checkRange(w, from); err != nil {
+		return nil, err
 	}
 	p.Window, p.WindowFrom = w, from
 
