@@ -71,6 +71,37 @@ func (c *compactor) ws() {
 	c.mark = c.i
 }
 
+// elems scans an object's or array's elements (one scans each) from its
+// opening bracket to its close.
+func (c *compactor) elems(close byte, one func() bool) bool {
+	s := c.s
+	c.i++
+	c.ws()
+	if c.i < len(s) && s[c.i] == close {
+		c.i++
+		return true
+	}
+	for {
+		c.ws()
+		if !one() {
+			return false
+		}
+		c.ws()
+		if c.i >= len(s) {
+			return false
+		}
+		switch s[c.i] {
+		case ',':
+			c.i++
+			continue
+		case close:
+			c.i++
+			return true
+		}
+		return false
+	}
+}
+
 func (c *compactor) value(depth int) bool {
 	if c.i >= len(c.s) {
 		return false
@@ -82,14 +113,7 @@ func (c *compactor) value(depth int) bool {
 	s := c.s
 	switch ch := s[c.i]; {
 	case ch == '{':
-		c.i++
-		c.ws()
-		if c.i < len(s) && s[c.i] == '}' {
-			c.i++
-			return true
-		}
-		for {
-			c.ws()
+		return c.elems('}', func() bool {
 			if c.i >= len(s) || s[c.i] != '"' || !c.str() {
 				return false
 			}
@@ -99,49 +123,10 @@ func (c *compactor) value(depth int) bool {
 			}
 			c.i++
 			c.ws()
-			if !c.value(depth + 1) {
-				return false
-			}
-			c.ws()
-			if c.i >= len(s) {
-				return false
-			}
-			if s[c.i] == ',' {
-				c.i++
-				continue
-			}
-			if s[c.i] == '}' {
-				c.i++
-				return true
-			}
-			return false
-		}
+			return c.value(depth + 1)
+		})
 	case ch == '[':
-		c.i++
-		c.ws()
-		if c.i < len(s) && s[c.i] == ']' {
-			c.i++
-			return true
-		}
-		for {
-			c.ws()
-			if !c.value(depth + 1) {
-				return false
-			}
-			c.ws()
-			if c.i >= len(s) {
-				return false
-			}
-			if s[c.i] == ',' {
-				c.i++
-				continue
-			}
-			if s[c.i] == ']' {
-				c.i++
-				return true
-			}
-			return false
-		}
+		return c.elems(']', func() bool { return c.value(depth + 1) })
 	case ch == '"':
 		return c.str()
 	case ch == '-' || (ch >= '0' && ch <= '9'):
